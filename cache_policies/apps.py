@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CachePoliciesConfig(AppConfig):
+    name = "cache_policies"
+    verbose_name = "Cache policies"

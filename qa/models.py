@@ -1,0 +1,55 @@
+from django.conf import settings
+from django.db import models
+from pgvector.django import HnswIndex, VectorField
+
+
+class Document(models.Model):
+    title = models.CharField(max_length=300)
+    slug = models.SlugField(max_length=200, unique=True)
+    source = models.CharField(max_length=500, blank=True, help_text="Where the text came from: a path or URL.")
+    content = models.TextField()
+    content_hash = models.CharField(max_length=64, help_text="sha256 of the content; unchanged content is not re-embedded.")
+    version = models.PositiveIntegerField(default=1, help_text="Bumped each time the content changes.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Chunk(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    ordinal = models.PositiveIntegerField()
+    text = models.TextField()
+    embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
+
+    class Meta:
+        ordering = ["document_id", "ordinal"]
+        constraints = [models.UniqueConstraint(fields=["document", "ordinal"], name="chunk_document_ordinal")]
+        indexes = [
+            HnswIndex(
+                name="chunk_embedding_hnsw",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document.slug}#{self.ordinal}"
+
+
+class PromptTemplate(models.Model):
+    name = models.SlugField(max_length=100, unique=True)
+    text = models.TextField(
+        help_text="Instructions for the LLM. {context} is replaced by the retrieved chunks, {question} by the question."
+    )
+    version = models.PositiveIntegerField(default=1, editable=False, help_text="Bumped on every edit of the text.")
+    is_active = models.BooleanField(default=False, help_text="The template the openai provider uses.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"

@@ -1,0 +1,273 @@
+"""ragsite settings: every value comes from the environment (see .env.example).
+
+A bad value stops start-up with ImproperlyConfigured naming the variable.
+With DATABASE_URL / REDIS_URL unset, the embedded servers under ./var are used;
+importing this module never starts them (ragsite.devservices does).
+"""
+
+import os
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("RAGSITE_VAR_DIR", BASE_DIR / "var"))
+
+env = environ.Env()
+if (BASE_DIR / ".env").exists():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def envbool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if raw.strip().lower() in _TRUE:
+        return True
+    if raw.strip().lower() in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+def envint(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def envfloat(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ImproperlyConfigured(f"{name} must be positive, got {value}")
+    return value
+
+
+def envchoice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def envurl(name: str, schemes: tuple[str, ...]) -> str | None:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    if raw.split("://", 1)[0] not in schemes or "://" not in raw:
+        raise ImproperlyConfigured(f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}, got {raw!r}")
+    return raw
+
+
+DEBUG = envbool("DEBUG", False)
+TESTING = envbool("RAGSITE_TESTING", False)
+
+
+def _secret_key() -> str:
+    if key := os.environ.get("SECRET_KEY"):
+        return key
+    # Dev convenience: a random key kept under ./var, so `make run` needs no configuration.
+    # Production sets SECRET_KEY; the deploy check in the README says so.
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        from django.core.management.utils import get_random_secret_key
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(get_random_secret_key())
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "qa",
+    "cache_policies",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "ragsite.urls"
+WSGI_APPLICATION = "ragsite.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- PostgreSQL (pgvector) -------------------------------------------------
+DATABASE_URL = envurl("DATABASE_URL", ("postgres", "postgresql", "pgsql"))
+EMBEDDED_POSTGRES = DATABASE_URL is None
+PGDATA_DIR = VAR_DIR / "pgdata"
+if EMBEDDED_POSTGRES:
+    # pgserver listens on a unix socket inside its data directory (no TCP port to collide on).
+    DATABASE_URL = f"postgresql://postgres:@/ragsite?host={PGDATA_DIR}"
+DB_CONNECT_TIMEOUT = envint("DB_CONNECT_TIMEOUT", 3, minimum=1)
+DB_STATEMENT_TIMEOUT_MS = envint("DB_STATEMENT_TIMEOUT_MS", 15000, minimum=100)
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+DATABASES["default"]["ENGINE"] = "django.db.backends.postgresql"
+DATABASES["default"]["CONN_MAX_AGE"] = envint("DB_CONN_MAX_AGE", 60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"].setdefault("OPTIONS", {}).update(
+    {
+        "connect_timeout": DB_CONNECT_TIMEOUT,
+        "options": f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}",
+    }
+)
+DATABASES["default"]["TEST"] = {"NAME": "test_ragsite" + os.environ.get("RAGSITE_TEST_DB_SUFFIX", "")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis (Valkey) ----------------------------------------------------------
+REDIS_URL = envurl("REDIS_URL", ("redis", "rediss", "unix", "valkey"))
+EMBEDDED_REDIS = REDIS_URL is None
+EMBEDDED_REDIS_PORT = envint("EMBEDDED_REDIS_PORT", 6390, minimum=1)
+EMBEDDED_REDIS_MAXMEMORY = os.environ.get("EMBEDDED_REDIS_MAXMEMORY", "512mb")
+if EMBEDDED_REDIS:
+    # Tests get their own logical db so a developer's cache is never flushed by a test run.
+    REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/{1 if TESTING else 0}"
+REDIS_SOCKET_TIMEOUT = envfloat("REDIS_SOCKET_TIMEOUT", 0.25)
+REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "rag-test" if TESTING else "rag")
+CACHES = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": REDIS_KEY_PREFIX,
+        "OPTIONS": {
+            "CLIENT_CLASS": "django_redis.client.DefaultClient",
+            # JSON, never pickle: nothing in Redis can execute code when read back.
+            "SERIALIZER": "django_redis.serializers.json.JSONSerializer",
+            "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
+            "CONNECTION_POOL_KWARGS": {"max_connections": 64, "health_check_interval": 30},
+        },
+    }
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+# --- Providers ---------------------------------------------------------------
+OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
+OPENAI_BASE_URL = envurl("OPENAI_BASE_URL", ("http", "https"))
+_default_provider = "openai" if OPENAI_API_KEY else None
+EMBEDDING_PROVIDER = envchoice("EMBEDDING_PROVIDER", _default_provider or "local", ("local", "openai"))
+EMBEDDING_MODEL = os.environ.get(
+    "EMBEDDING_MODEL", "text-embedding-3-small" if EMBEDDING_PROVIDER == "openai" else "all-MiniLM-L6-v2"
+)
+EMBEDDING_DIMENSIONS = envint("EMBEDDING_DIMENSIONS", 384, minimum=1)
+LLM_PROVIDER = envchoice("LLM_PROVIDER", _default_provider or "extractive", ("extractive", "openai"))
+LLM_MODEL = os.environ.get("LLM_MODEL", "gpt-4o-mini" if LLM_PROVIDER == "openai" else "extractive-v1")
+OPENAI_TIMEOUT = envfloat("OPENAI_TIMEOUT", 30.0)
+OPENAI_MAX_RETRIES = envint("OPENAI_MAX_RETRIES", 2)
+if "openai" in (EMBEDDING_PROVIDER, LLM_PROVIDER) and not OPENAI_API_KEY:
+    raise ImproperlyConfigured("OPENAI_API_KEY must be set when EMBEDDING_PROVIDER or LLM_PROVIDER is openai")
+
+RETRIEVAL_TOP_K = envint("RETRIEVAL_TOP_K", 5, minimum=1)
+HNSW_EF_SEARCH = envint("HNSW_EF_SEARCH", 64, minimum=1)
+QUESTION_MAX_CHARS = 2000
+
+# --- Web ----------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG or TESTING
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
+LOGIN_URL = "/admin/login/"
+DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=1024)
+
+# Behind a TLS-terminating proxy set these to 1; they default off so `make run` works over plain HTTP.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if envbool("SECURE_PROXY_SSL_HEADER", False) else None
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_THROTTLE_RATES": {
+        "ask_anon": os.environ.get("THROTTLE_ASK_ANON", "10000/hour" if TESTING else "60/minute"),
+        "ask_user": os.environ.get("THROTTLE_ASK_USER", "100000/hour" if TESTING else "600/minute"),
+    },
+    "EXCEPTION_HANDLER": "ragsite.errors.api_exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ragsite API",
+    "DESCRIPTION": "Question answering over a knowledge base, with a Redis speed layer.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+}
