@@ -1,0 +1,45 @@
+"""What every provider gives the pipeline. One module per provider beside this one."""
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A retrieved chunk, as the answerer sees it."""
+
+    chunk_id: int
+    document_id: int
+    document_slug: str
+    document_title: str
+    document_version: int
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cited: list[int] = field(default_factory=list)  # indexes into the passages given
+
+
+class Embedder(Protocol):
+    provider: str
+    model: str
+    dimensions: int
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Unit-length float32 rows, one per text. Raises ragsite.errors.ProviderError."""
+
+
+class Generator(Protocol):
+    provider: str
+    model: str
+
+    def generate(self, *, question: str, passages: list[Passage]) -> Generation:
+        """An answer from the passages. Raises ragsite.errors.ProviderError."""
