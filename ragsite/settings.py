@@ -171,7 +171,7 @@ EMBEDDED_REDIS_PORT = envint("EMBEDDED_REDIS_PORT", 6390, minimum=1)
 EMBEDDED_REDIS_MAXMEMORY = os.environ.get("EMBEDDED_REDIS_MAXMEMORY", "512mb")
 if EMBEDDED_REDIS:
     # Tests get their own logical db so a developer's cache is never flushed by a test run.
-    REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/{1 if TESTING else 0}"
+    REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/{envint('RAGSITE_TEST_REDIS_DB', 1) if TESTING else 0}"
 REDIS_SOCKET_TIMEOUT = envfloat("REDIS_SOCKET_TIMEOUT", 0.25)
 REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "rag-test" if TESTING else "rag")
 CACHES = {
