@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class CachePoliciesConfig(AppConfig):
     name = "cache_policies"
     verbose_name = "Cache policies"
+
+    def ready(self):
+        from cache_policies import invalidation
+
+        invalidation.connect()

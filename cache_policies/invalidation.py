@@ -1,0 +1,162 @@
+"""What goes when something changes. Handlers run after the transaction commits.
+
+A document change removes exactly:
+  - the retrieval and response entries whose retrieved chunks came from it (dependency tags);
+  - cached answers the changed text could now displace: questions whose k-th retrieved chunk
+    scored lower than one of the document's new chunks does (found in pgvector);
+  - its rows in the semantic index.
+Everything else keeps hitting. A purge that cannot reach Redis is kept in PostgreSQL and
+replayed when Redis answers again.
+"""
+
+import logging
+
+from django.db import connection, transaction
+from django.db.models.signals import post_delete, post_save
+
+from cache_policies import keys, redis_client
+from cache_policies.models import Action, CachedQuestion, Event, InvalidationRule, Layer, PendingInvalidation
+from cache_policies.policies import policy_namespace_bump
+
+logger = logging.getLogger(__name__)
+
+_LAYER_PREFIX = {Layer.RETRIEVAL: ":ret:", Layer.RESPONSE: ":resp:"}
+
+
+def rules_for(*, event: str) -> dict[str, str]:
+    return dict(InvalidationRule.objects.filter(event=event, enabled=True).values_list("layer", "action"))
+
+
+def _purge_tagged(*, tag: str, layers: set[str]) -> int | None:
+    """Delete the members of a tag set that belong to the given layers; None if Redis is down."""
+
+    def purge(r):
+        members = [m.decode() for m in r.smembers(tag)]
+        doomed = [m for m in members if any(_LAYER_PREFIX[layer] in m for layer in layers)]
+        pipe = r.pipeline(transaction=True)
+        if doomed:
+            pipe.unlink(*doomed)
+            pipe.srem(tag, *doomed)
+        pipe.execute()
+        CachedQuestion.objects.filter(response_key__in=doomed).delete()
+        return len(doomed)
+
+    return redis_client.call(purge)
+
+
+def _displaced_entries(*, document_id: int) -> list[CachedQuestion]:
+    """Cached questions for which one of the document's chunks now outranks their k-th source."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT DISTINCT q.id FROM cache_policies_cachedquestion q
+            JOIN qa_chunk c ON c.document_id = %s
+            WHERE NOT (%s = ANY(q.document_ids)) AND 1 - (q.embedding <=> c.embedding) > q.kth_score
+            """,
+            [document_id, document_id],
+        )
+        ids = [row[0] for row in cursor.fetchall()]
+    return list(CachedQuestion.objects.filter(id__in=ids))
+
+
+def _entries_delete(*, entries: list[CachedQuestion], layers: set[str]) -> int | None:
+    doomed = []
+    if Layer.RESPONSE in layers:
+        doomed += [e.response_key for e in entries]
+    if Layer.RETRIEVAL in layers:
+        doomed += [e.retrieval_key for e in entries if e.retrieval_key]
+    if not doomed:
+        return 0
+    deleted = redis_client.call(lambda r: r.unlink(*doomed))
+    if deleted is not None:
+        CachedQuestion.objects.filter(id__in=[e.id for e in entries]).delete()
+    return deleted
+
+
+def document_invalidate(*, document_id: int, event: str) -> dict[str, int]:
+    """Apply the rules for a document event. Returns counts per kind of removal."""
+    rules = rules_for(event=event)
+    whole = {layer for layer, action in rules.items() if action == Action.WHOLE_LAYER}
+    for layer in whole:
+        policy_namespace_bump(layer=layer)
+    dependents = {layer for layer, action in rules.items() if action == Action.DEPENDENTS}
+    tagged = _purge_tagged(tag=keys.dependents_key(document_id=document_id), layers=dependents & set(_LAYER_PREFIX))
+    displaced = 0
+    if event == Event.DOCUMENT_CHANGED and dependents & set(_LAYER_PREFIX):
+        displaced = _entries_delete(entries=_displaced_entries(document_id=document_id), layers=dependents)
+    semantic_rows = 0
+    if Layer.SEMANTIC in dependents:
+        semantic_rows, _ = CachedQuestion.objects.filter(document_ids__contains=[document_id]).delete()
+    if tagged is None or displaced is None:
+        PendingInvalidation.objects.create(event=event, document_id=document_id)
+        logger.warning("redis down: invalidation of document %s kept for replay", document_id)
+    return {"tagged": tagged or 0, "displaced": displaced or 0, "semantic_rows": semantic_rows}
+
+
+def template_invalidate(*, template_part: str) -> int:
+    layers = {layer for layer, action in rules_for(event=Event.PROMPT_CHANGED).items() if action == Action.DEPENDENTS}
+    for layer, action in rules_for(event=Event.PROMPT_CHANGED).items():
+        if action == Action.WHOLE_LAYER:
+            policy_namespace_bump(layer=layer)
+    return _purge_tagged(tag=keys.template_dependents_key(template=template_part), layers=layers & set(_LAYER_PREFIX)) or 0
+
+
+def pending_replay() -> int:
+    """Replay purges that could not reach Redis (called when the circuit closes again)."""
+    replayed = 0
+    for pending in PendingInvalidation.objects.order_by("id"):
+        if pending.document_id is not None:
+            document_invalidate(document_id=pending.document_id, event=pending.event)
+        pending.delete()
+        replayed += 1
+    return replayed
+
+
+# --- signal handlers ----------------------------------------------------------
+
+def _on_document_saved(sender, instance, **kwargs):
+    document_id = instance.id
+    transaction.on_commit(lambda: document_invalidate(document_id=document_id, event=Event.DOCUMENT_CHANGED))
+
+
+def _on_document_deleted(sender, instance, **kwargs):
+    document_id = instance.id
+    transaction.on_commit(lambda: document_invalidate(document_id=document_id, event=Event.DOCUMENT_DELETED))
+
+
+def _on_template_saved(sender, instance, **kwargs):
+    if instance.version > 1:
+        old = f"tpl-{instance.name}.{instance.version - 1}"
+        transaction.on_commit(lambda: template_invalidate(template_part=old))
+
+
+def _on_policy_saved(sender, **kwargs):
+    from cache_policies.policies import policies_changed
+
+    policies_changed()
+
+
+def _on_price_saved(sender, **kwargs):
+    from cache_policies.pricing import prices_changed
+
+    prices_changed()
+
+
+def _replay_in_background_safe() -> None:
+    try:
+        pending_replay()
+    except Exception:  # a replay failure must not break the request that noticed recovery
+        logger.exception("pending invalidation replay failed")
+
+
+def connect() -> None:
+    from cache_policies.models import CachePolicy, ModelPrice
+    from qa.models import Document, PromptTemplate
+
+    post_save.connect(_on_document_saved, sender=Document, dispatch_uid="rag-doc-saved")
+    post_delete.connect(_on_document_deleted, sender=Document, dispatch_uid="rag-doc-deleted")
+    post_save.connect(_on_template_saved, sender=PromptTemplate, dispatch_uid="rag-tpl-saved")
+    post_save.connect(_on_policy_saved, sender=CachePolicy, dispatch_uid="rag-policy-saved")
+    post_delete.connect(_on_policy_saved, sender=CachePolicy, dispatch_uid="rag-policy-deleted")
+    post_save.connect(_on_price_saved, sender=ModelPrice, dispatch_uid="rag-price-saved")
+    redis_client.breaker.on_recovery(_replay_in_background_safe)

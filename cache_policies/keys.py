@@ -1,0 +1,81 @@
+"""Every Redis key ragsite writes is built here, from parts that explain themselves.
+
+    rag:emb:v1:local:all-minilm-l6-v2:<sha256>
+    rag:ret:v1:kb1:all-minilm-l6-v2:k5:<sha256>
+    rag:resp:v1:kb1:extractive:extractive-v1:tpl-default.3:k5:shared:<sha256>
+
+User input never forms key text: questions enter as a sha256 of their normalized form.
+"""
+
+import hashlib
+import re
+import unicodedata
+
+from django.conf import settings
+
+_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+
+
+def _part(value: object) -> str:
+    return _UNSAFE.sub("-", str(value).lower()).strip("-") or "none"
+
+
+def _key(*parts: object) -> str:
+    return ":".join([settings.REDIS_KEY_PREFIX, *(_part(p) for p in parts)])
+
+
+def normalize_text(text: str) -> str:
+    """The form two questions must share to be 'the same question' for the exact layers."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return " ".join(text.split()).rstrip("?!. ")
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(normalize_text(text).encode()).hexdigest()
+
+
+def embedding_key(*, namespace: int, provider: str, model: str, text: str) -> str:
+    return _key("emb", f"v{namespace}", provider, model, text_hash(text))
+
+
+def retrieval_key(*, namespace: int, kb_version: int, embedding_model: str, top_k: int, text: str) -> str:
+    return _key("ret", f"v{namespace}", f"kb{kb_version}", embedding_model, f"k{top_k}", text_hash(text))
+
+
+def response_key(
+    *, namespace: int, kb_version: int, provider: str, model: str, template: str, top_k: int, scope: str, text: str
+) -> str:
+    return _key("resp", f"v{namespace}", f"kb{kb_version}", provider, model, template, f"k{top_k}", scope, text_hash(text))
+
+
+def semantic_namespace(*, namespace: int, response_namespace: int, kb_version: int, provider: str, model: str, template: str, top_k: int) -> str:
+    """Which cached questions may answer each other: same models, template, parameters and versions."""
+    return _key("sem", f"v{namespace}", f"r{response_namespace}", f"kb{kb_version}", provider, model, template, f"k{top_k}")
+
+
+def scope_part(*, user_id: int | None) -> str:
+    if user_id is None:
+        return "shared"
+    return "u" + hashlib.sha256(f"{settings.SECRET_KEY}:{user_id}".encode()).hexdigest()[:16]
+
+
+def lock_key(*, key: str) -> str:
+    return _key("lock", hashlib.sha256(key.encode()).hexdigest()[:32])
+
+
+def dependents_key(*, document_id: int) -> str:
+    """A set of the retrieval and response keys built from this document's chunks."""
+    return _key("dep", "doc", document_id)
+
+
+def template_dependents_key(*, template: str) -> str:
+    return _key("dep", "tpl", template)
+
+
+def policy_stamp_key() -> str:
+    return _key("policy-stamp")
+
+
+def short_id(key: str) -> str:
+    """What the API shows of a key: enough to correlate, nothing to reverse."""
+    return hashlib.sha256(key.encode()).hexdigest()[:12]

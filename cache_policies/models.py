@@ -1,0 +1,129 @@
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from pgvector.django import HnswIndex, VectorField
+
+
+class Layer(models.TextChoices):
+    EMBEDDING = "embedding", "Query embeddings"
+    RETRIEVAL = "retrieval", "Retrieved context"
+    RESPONSE = "response", "Exact responses"
+    SEMANTIC = "semantic", "Semantic responses"
+
+
+class Scope(models.TextChoices):
+    SHARED = "shared", "Shared by everyone"
+    PER_USER = "per_user", "Per user (anonymous users share one scope)"
+
+
+class CachePolicy(models.Model):
+    layer = models.CharField(max_length=20, choices=Layer.choices, unique=True)
+    enabled = models.BooleanField(default=True, help_text="Off: the layer is neither read nor written.")
+    ttl_seconds = models.PositiveIntegerField(
+        default=86400, help_text="How long an entry lives, in seconds. 0 means no expiry (Redis LRU still evicts)."
+    )
+    scope = models.CharField(
+        max_length=20, choices=Scope.choices, default=Scope.SHARED,
+        help_text="Response and semantic layers: whether an answer cached for one user may be served to another.",
+    )
+    namespace_version = models.PositiveIntegerField(
+        default=1, help_text="Part of every key of this layer. Bumping it drops the whole layer at once."
+    )
+    similarity_threshold = models.FloatField(
+        default=0.75, help_text="Semantic layer: the cosine similarity a cached question must reach to be considered."
+    )
+    guard_min_overlap = models.FloatField(
+        default=0.6,
+        help_text="Semantic layer: the share of the cached answer's top sources that the new question must also "
+        "retrieve (0 disables the retrieval-agreement check).",
+    )
+    guard_contrast = models.BooleanField(
+        default=True,
+        help_text="Semantic layer: refuse a candidate whose question differs from the new one in a negation, "
+        "a number, a date, an operator or a rare content word.",
+    )
+    lock_timeout_seconds = models.FloatField(
+        default=30.0, help_text="Response layer: how long concurrent identical misses wait for the first answer."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "cache policies"
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.get_layer_display()
+
+
+class Event(models.TextChoices):
+    DOCUMENT_CHANGED = "document_changed", "A document is created or its content changes"
+    DOCUMENT_DELETED = "document_deleted", "A document is deleted"
+    PROMPT_CHANGED = "prompt_template_changed", "A prompt template changes"
+    MODEL_CHANGED = "model_changed", "The embedding or LLM model changes"
+    MANUAL = "manual", "An operator purges by hand"
+
+
+class Action(models.TextChoices):
+    DEPENDENTS = "dependents", "Only the entries that used what changed"
+    WHOLE_LAYER = "whole_layer", "The whole layer (bump its namespace)"
+    NOTHING = "nothing", "Nothing"
+
+
+class InvalidationRule(models.Model):
+    event = models.CharField(max_length=40, choices=Event.choices)
+    layer = models.CharField(max_length=20, choices=Layer.choices)
+    action = models.CharField(max_length=20, choices=Action.choices, default=Action.DEPENDENTS)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["event", "layer"]
+        constraints = [models.UniqueConstraint(fields=["event", "layer"], name="rule_event_layer")]
+
+    def __str__(self) -> str:
+        return f"{self.get_event_display()} → {self.layer}: {self.get_action_display()}"
+
+
+class ModelPrice(models.Model):
+    model = models.CharField(max_length=100, unique=True, help_text="Model name as in LLM_MODEL / EMBEDDING_MODEL.")
+    usd_per_1k_prompt_tokens = models.DecimalField(max_digits=10, decimal_places=6, default=0)
+    usd_per_1k_completion_tokens = models.DecimalField(max_digits=10, decimal_places=6, default=0)
+
+    def __str__(self) -> str:
+        return self.model
+
+
+class CachedQuestion(models.Model):
+    """Index of every cached answer's question, in pgvector.
+
+    Serves the semantic layer (nearest cached question) and exact invalidation (which
+    cached answers a changed document could now displace). The answer itself lives in Redis.
+    """
+
+    namespace = models.CharField(max_length=200, db_index=True)
+    scope = models.CharField(max_length=64)
+    question = models.TextField()
+    embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
+    response_key = models.CharField(max_length=250, unique=True)
+    retrieval_key = models.CharField(max_length=250, blank=True)
+    chunk_ids = ArrayField(models.BigIntegerField(), default=list)
+    document_ids = ArrayField(models.BigIntegerField(), default=list)
+    kth_score = models.FloatField(help_text="Cosine similarity of the last retrieved chunk.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        indexes = [
+            HnswIndex(
+                name="cachedq_embedding_hnsw", fields=["embedding"], m=16, ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            models.Index(fields=["namespace", "scope"], name="cachedq_ns_scope"),
+        ]
+
+
+class PendingInvalidation(models.Model):
+    """A purge that could not reach Redis; replayed when Redis answers again."""
+
+    event = models.CharField(max_length=40, choices=Event.choices)
+    document_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)

@@ -1,0 +1,29 @@
+"""Operator actions on the cache: the admin, the cache_purge command and the purge API call these."""
+
+from cache_policies import keys, layers
+from cache_policies.models import CachedQuestion, Layer
+from cache_policies.policies import policy_namespace_bump
+
+
+def layer_purge(*, layer: str) -> int:
+    """Drop a whole layer by bumping its namespace; returns the new namespace version."""
+    version = policy_namespace_bump(layer=layer)
+    if layer in (Layer.RETRIEVAL, Layer.RESPONSE, Layer.SEMANTIC):
+        # Their namespaces are part of every semantic index row's namespace: all rows are now unreachable.
+        CachedQuestion.objects.all().delete()
+    return version
+
+
+def all_purge() -> dict[str, int]:
+    return {layer: layer_purge(layer=layer) for layer in Layer.values}
+
+
+def question_purge(*, question: str) -> int:
+    """Remove every cached entry for one question (all scopes), in every layer."""
+    from qa.pipeline import question_keys
+
+    doomed = question_keys(question=question)
+    entries = CachedQuestion.objects.filter(question=keys.normalize_text(question))
+    doomed += [e.response_key for e in entries] + [e.retrieval_key for e in entries if e.retrieval_key]
+    entries.delete()
+    return layers.entries_delete(keys_to_delete=sorted(set(doomed)))

@@ -1,0 +1,88 @@
+"""Hit/miss counters per layer, in Redis time buckets, written in one pipelined round trip.
+
+A request collects its events in a StatsRecorder and flushes them once at the end.
+Buckets: per minute (kept 24 h) and per hour (kept 30 days), each a hash of integer fields
+so HINCRBY stays atomic across workers:
+    <layer>:<outcome>            count (outcome: hit, semantic_hit, miss, bypass, error, off)
+    <layer>:<outcome>:us         summed latency in microseconds
+    saved:ms / saved:tokens / saved:usd_micro / requests
+"""
+
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from cache_policies import redis_client
+
+MINUTE_TTL = 24 * 3600
+HOUR_TTL = 30 * 86400
+OUTCOMES = ("hit", "semantic_hit", "miss", "bypass", "error", "off")
+SIMILARITY_BUCKET = 0.02
+
+
+def _prefix() -> str:
+    return f"{settings.REDIS_KEY_PREFIX}:stats"
+
+
+def minute_bucket_key(*, epoch_minute: int) -> str:
+    return f"{_prefix()}:m:{epoch_minute}"
+
+
+def hour_bucket_key(*, epoch_hour: int) -> str:
+    return f"{_prefix()}:h:{epoch_hour}"
+
+
+def similarity_histogram_key() -> str:
+    return f"{_prefix()}:similarity"
+
+
+def questions_rank_key() -> str:
+    return f"{_prefix()}:questions"
+
+
+def questions_text_key() -> str:
+    return f"{_prefix()}:question-text"
+
+
+@dataclass
+class StatsRecorder:
+    fields: dict[str, int] = field(default_factory=dict)
+    similarity: float | None = None
+    question: tuple[str, str] | None = None  # (hash, text)
+
+    def add(self, name: str, amount: int = 1) -> None:
+        self.fields[name] = self.fields.get(name, 0) + amount
+
+    def layer(self, layer: str, outcome: str, seconds: float = 0.0) -> None:
+        self.add(f"{layer}:{outcome}")
+        self.add(f"{layer}:{outcome}:us", int(seconds * 1_000_000))
+
+    def saved(self, *, ms: float, tokens: int, usd: float) -> None:
+        self.add("saved:ms", int(ms))
+        self.add("saved:tokens", tokens)
+        self.add("saved:usd_micro", int(usd * 1_000_000))
+
+    def flush(self, *, now: float | None = None) -> None:
+        if not self.fields:
+            return
+        now = time.time() if now is None else now
+        minute_key = minute_bucket_key(epoch_minute=int(now // 60))
+        hour_key = hour_bucket_key(epoch_hour=int(now // 3600))
+
+        def write(r):
+            pipe = r.pipeline(transaction=False)
+            for key, ttl in ((minute_key, MINUTE_TTL), (hour_key, HOUR_TTL)):
+                for name, amount in self.fields.items():
+                    pipe.hincrby(key, name, amount)
+                pipe.expire(key, ttl)
+            if self.similarity is not None:
+                bucket = round(self.similarity // SIMILARITY_BUCKET * SIMILARITY_BUCKET, 2)
+                pipe.hincrby(similarity_histogram_key(), f"{bucket:.2f}", 1)
+            if self.question is not None:
+                digest, text = self.question
+                pipe.zincrby(questions_rank_key(), 1, digest)
+                pipe.hsetnx(questions_text_key(), digest, text[:300])
+            pipe.execute()
+
+        redis_client.call(write)
