@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import path
 
 from qa import views
 from qa.ask_api import AskApi
@@ -7,5 +7,4 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("documents/<slug:slug>/", views.document_detail, name="document-detail"),
     path("api/ask", AskApi.as_view(), name="api-ask"),
-    path("api/", include("qa.api_urls")),
 ]

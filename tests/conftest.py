@@ -23,3 +23,43 @@ def redis_conn():
     conn.flushdb()
     yield conn
     conn.flushdb()
+
+
+def defaults_create() -> None:
+    """Re-create what the data migrations made (a transactional test's flush removes it)."""
+    import importlib
+
+    from django.apps import apps
+
+    importlib.import_module("cache_policies.migrations.0002_default_policies").create_defaults(apps, None)
+    importlib.import_module("qa.migrations.0001_initial").create_default_prompt(apps, None)
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache_state():
+    """Each test starts with an empty test Redis db, a closed circuit and no policies held in-process."""
+    from cache_policies import policies, redis_client
+
+    redis_client.breaker.record_success()
+    redis_client.call(lambda r: r.flushdb())
+    policies._store.forget()
+    yield
+    redis_client.breaker.record_success()
+    policies._store.forget()
+
+
+@pytest.fixture
+def kb(transactional_db):
+    """Three tiny documents, really embedded and stored in pgvector, plus the default policies."""
+    from qa.services import document_ingest
+
+    defaults_create()
+    docs = {
+        "with": ("The with statement", "The with statement wraps a block with a context manager. "
+                 "The context manager's __enter__ runs first and __exit__ runs when the block ends, even on error."),
+        "while": ("The while statement", "The while statement repeats a block as long as a condition is true. "
+                  "A break statement ends the loop early and continue skips to the next test of the condition."),
+        "import": ("The import statement", "The import statement finds a module, loads it and binds a name. "
+                   "'import x as y' binds the module under the name y instead of x."),
+    }
+    return {slug: document_ingest(slug=slug, title=title, content=content)[0] for slug, (title, content) in docs.items()}

@@ -11,6 +11,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
+        ("qa", "0001_initial"),  # creates the vector extension
     ]
 
     operations = [
