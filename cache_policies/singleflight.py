@@ -27,11 +27,13 @@ def leadership(*, key: str, timeout: float):
     """Yields True if this request holds the lock for key (or Redis is down), else False."""
     lock = keys.lock_key(key=key)
     token = uuid.uuid4().hex
-    acquired = redis_client.call(lambda r: r.set(lock, token, nx=True, px=int(timeout * 1000)), default=None)
+    unreachable = object()
+    # SET NX answers nil when another request holds the lock; the sentinel means no answer at all.
+    acquired = redis_client.call(lambda r: bool(r.set(lock, token, nx=True, px=int(timeout * 1000))), default=unreachable)
     try:
-        yield acquired is not False  # None: Redis unreachable, so we compute
+        yield acquired is True or acquired is unreachable
     finally:
-        if acquired:
+        if acquired is True:
             redis_client.call(lambda r: r.eval(_RELEASE, 1, lock, token))
 
 

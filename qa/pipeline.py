@@ -178,6 +178,19 @@ def _answer_fresh(req: _Request, gen, resp_key: str) -> Answer:
     return _answer(req, answer=generation.text, sources=sources, resp_key=resp_key, provider=gen.provider, model=generation.model)
 
 
+def _fenced(key: str, passages: list[Passage]) -> bool:
+    """Keep a just-stored entry only if its documents did not change meanwhile.
+
+    Race: a request that read a document before an edit may store its entry after the
+    edit's purge ran. Checking versions after the store closes it: an edit that commits
+    later finds the entry through its tags, one that committed earlier shows up here.
+    """
+    if retrieval.passages_current(passages=passages):
+        return True
+    layers.entries_delete(keys_to_delete=[key])
+    return False
+
+
 def _sources(passages: list[Passage]) -> list[dict]:
     return [
         {"document": p.document_slug, "title": p.document_title, "chunk_id": p.chunk_id, "score": round(p.score, 4)}
@@ -220,10 +233,12 @@ def _retrieval(req: _Request, vector: np.ndarray) -> tuple[list[Passage], str]:
             return passages, key
         passages = retrieval.chunk_search(embedding=vector, k=settings.RETRIEVAL_TOP_K)
         if access.write and passages:
-            layers.json_set_with_dependents(
+            stored = layers.json_set_with_dependents(
                 key=key, value={"chunks": [[p.chunk_id, p.score] for p in passages]}, policy=policy,
                 tag_keys=[keys.dependents_key(document_id=d) for d in {p.document_id for p in passages}],
             )
+            if stored:
+                _fenced(key, passages)
         req.note("retrieval", "miss" if access.read else access.status_when_skipped(policy), time.perf_counter() - start)
     return passages, key
 
@@ -288,6 +303,8 @@ def _response_store(req, gen, generation: Generation, passages, sources, resp_ke
     if gen.provider == "openai":
         tags.append(keys.template_dependents_key(template=req.template))
     stored = layers.json_set_with_dependents(key=resp_key, value=value, policy=req.policies["response"], tag_keys=tags)
+    if stored and not _fenced(resp_key, passages):
+        return
     if stored and req.policies["semantic"].enabled:
         semantic.question_index(
             namespace=_semantic_namespace(req), scope=req.scope("semantic"), question=keys.normalize_text(req.question),

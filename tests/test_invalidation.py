@@ -1,0 +1,91 @@
+"""Exact invalidation: an edit removes the answers that used the document, and only those."""
+
+import threading
+import time
+
+import pytest
+
+from cache_policies.models import CachedQuestion
+from qa.pipeline import question_answer
+from qa.services import document_delete, document_ingest
+
+pytestmark = [pytest.mark.redis]
+WITH_Q = "What does the with statement do?"
+IMPORT_Q = "What does import x as y bind?"
+NEW_WITH = ("The with statement is now explained differently: it calls the context manager's "
+            "__enter__ and __exit__ methods around its block, and the word zebra marks this version.")
+
+
+def test_it_drops_answers_that_cited_an_edited_document(kb):
+    question_answer(question=WITH_Q)
+    question_answer(question=IMPORT_Q)
+    document_ingest(slug="with", title="The with statement", content=NEW_WITH)
+    after = question_answer(question=WITH_Q)
+    assert after.cache["response"] == "miss"
+    assert "zebra" in after.answer
+
+
+def test_it_keeps_serving_answers_that_did_not_use_the_edited_document(kb, settings):
+    settings.RETRIEVAL_TOP_K = 1  # each answer rests on one document only
+    question_answer(question=WITH_Q)
+    question_answer(question=IMPORT_Q)
+    document_ingest(slug="with", title="The with statement", content=NEW_WITH)
+    assert question_answer(question=IMPORT_Q).cache["response"] == "hit"
+    assert question_answer(question=WITH_Q).cache["response"] == "miss"
+
+
+def test_it_drops_answers_a_new_document_now_outranks(kb, settings):
+    settings.RETRIEVAL_TOP_K = 1
+    question = "What does the yield statement do in a generator function?"
+    question_answer(question=question)
+    assert question_answer(question=question).cache["response"] == "hit"
+    document_ingest(
+        slug="yield", title="The yield statement",
+        content="The yield statement is used in a generator function: it suspends the function and "
+                "hands a value to the caller of the generator.",
+    )
+    after = question_answer(question=question)
+    assert after.cache["response"] == "miss"
+    assert after.sources[0]["document"] == "yield"
+
+
+def test_it_drops_answers_of_a_deleted_document(kb):
+    question_answer(question=WITH_Q)
+    document_delete(document=kb["with"])
+    after = question_answer(question=WITH_Q)
+    assert after.cache["response"] == "miss"
+    assert all(s["document"] != "with" for s in after.sources)
+    assert not CachedQuestion.objects.filter(document_ids__contains=[kb["with"].id]).exists()
+
+
+def test_it_serves_no_old_answer_after_an_edit_while_readers_run(kb):
+    question_answer(question=WITH_Q)
+    edited_at: list[float] = []
+    seen: list[tuple[float, str]] = []
+    stop = threading.Event()
+
+    def reader():
+        from django.db import connection
+
+        try:
+            while not stop.is_set():
+                started = time.monotonic()
+                seen.append((started, question_answer(question=WITH_Q).answer))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=reader) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.3)
+    document_ingest(slug="with", title="The with statement", content=NEW_WITH)
+    edited_at.append(time.monotonic())
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join()
+    after_edit = [answer for started, answer in seen if started > edited_at[0]]
+    before_edit = [answer for started, answer in seen if started < edited_at[0] - 0.3]
+    assert before_edit and after_edit
+    assert all("zebra" not in a for a in before_edit)
+    assert all("zebra" in a for a in after_edit)
