@@ -6,8 +6,8 @@ from qa.models import Document, PromptTemplate
 
 
 def document_list() -> QuerySet[Document]:
-    """Documents with `chunk_count` annotated."""
-    return Document.objects.annotate(chunk_count=Count("chunks"))
+    """Documents by slug, with `chunk_count` annotated."""
+    return Document.objects.annotate(chunk_count=Count("chunks")).order_by("slug")
 
 
 def active_prompt_template() -> PromptTemplate:
