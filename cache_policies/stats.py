@@ -5,7 +5,11 @@ Buckets: per minute (kept 24 h) and per hour (kept 30 days), each a hash of inte
 so HINCRBY stays atomic across workers:
     <layer>:<outcome>            count (outcome: hit, semantic_hit, miss, bypass, error, off)
     <layer>:<outcome>:us         summed latency in microseconds
-    saved:ms / saved:tokens / saved:usd_micro / requests
+    <layer>:<outcome>:le:<s>     latency histogram: events whose latency falls in the bucket ending at <s>
+                                 seconds (not cumulative; "+Inf" for the last)
+    saved:ms / saved:tokens / saved:usd_micro / requests / errors
+plus the same fields in a running-total hash without expiry, so /metrics can serve counters
+that only ever go up.
 """
 
 import time
@@ -19,6 +23,8 @@ MINUTE_TTL = 24 * 3600
 HOUR_TTL = 30 * 86400
 OUTCOMES = ("hit", "semantic_hit", "miss", "bypass", "error", "off")
 SIMILARITY_BUCKET = 0.02
+# Upper bounds in seconds: from a Redis round trip (sub-millisecond) to an LLM call (seconds).
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 def _prefix() -> str:
@@ -31,6 +37,14 @@ def minute_bucket_key(*, epoch_minute: int) -> str:
 
 def hour_bucket_key(*, epoch_hour: int) -> str:
     return f"{_prefix()}:h:{epoch_hour}"
+
+
+def total_key() -> str:
+    return f"{_prefix()}:total"
+
+
+def latency_bucket(seconds: float) -> str:
+    return next((f"{bound:g}" for bound in LATENCY_BUCKETS if seconds <= bound), "+Inf")
 
 
 def similarity_histogram_key() -> str:
@@ -57,6 +71,7 @@ class StatsRecorder:
     def layer(self, layer: str, outcome: str, seconds: float = 0.0) -> None:
         self.add(f"{layer}:{outcome}")
         self.add(f"{layer}:{outcome}:us", int(seconds * 1_000_000))
+        self.add(f"{layer}:{outcome}:le:{latency_bucket(seconds)}")
 
     def saved(self, *, ms: float, tokens: int, usd: float) -> None:
         self.add("saved:ms", int(ms))
@@ -72,10 +87,11 @@ class StatsRecorder:
 
         def write(r):
             pipe = r.pipeline(transaction=False)
-            for key, ttl in ((minute_key, MINUTE_TTL), (hour_key, HOUR_TTL)):
+            for key, ttl in ((minute_key, MINUTE_TTL), (hour_key, HOUR_TTL), (total_key(), None)):
                 for name, amount in self.fields.items():
                     pipe.hincrby(key, name, amount)
-                pipe.expire(key, ttl)
+                if ttl:
+                    pipe.expire(key, ttl)
             if self.similarity is not None:
                 bucket = round(self.similarity // SIMILARITY_BUCKET * SIMILARITY_BUCKET, 2)
                 pipe.hincrby(similarity_histogram_key(), f"{bucket:.2f}", 1)
