@@ -1,6 +1,6 @@
 """POST /api/cache/purge (staff or token): the admin's purge actions over HTTP."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
@@ -13,6 +13,7 @@ from cache_policies.models import Layer
 class CachePurgeApi(APIView):
     permission_classes = [IsAdminUser]
 
+    @extend_schema_serializer(component_name="CachePurge")
     class InputSerializer(serializers.Serializer):
         layer = serializers.ChoiceField(choices=[*Layer.values, "all"], required=False, help_text="A layer, or all.")
         question = serializers.CharField(max_length=2000, required=False, help_text="Purge one question instead.")

@@ -1,6 +1,6 @@
 """POST /api/ask: the public question-answering contract."""
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
@@ -41,6 +41,7 @@ def answer_headers(answer: Answer) -> dict[str, str]:
 class AskApi(APIView):
     throttle_classes = [AskAnonThrottle, AskUserThrottle]
 
+    @extend_schema_serializer(component_name="Ask")
     class InputSerializer(serializers.Serializer):
         question = StrictCharField(max_length=QUESTION_MAX_CHARS, help_text="The question, 1 to 2,000 characters.")
         cache = serializers.ChoiceField(
@@ -48,6 +49,7 @@ class AskApi(APIView):
             help_text="default: read and write the cache; no-cache: recompute and refresh; no-store: neither.",
         )
 
+    @extend_schema_serializer(component_name="Answer")
     class OutputSerializer(serializers.Serializer):
         answer = serializers.CharField()
         sources = inline_serializer(
