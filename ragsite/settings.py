@@ -168,13 +168,14 @@ DATABASES["default"]["TEST"] = {"NAME": "test_ragsite" + os.environ.get("RAGSITE
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis (Valkey) ----------------------------------------------------------
-REDIS_URL = envurl("REDIS_URL", ("redis", "rediss", "unix", "valkey"))
+REDIS_URL = envurl("REDIS_URL", ("redis", "rediss", "unix"))
 EMBEDDED_REDIS = REDIS_URL is None
-EMBEDDED_REDIS_PORT = envint("EMBEDDED_REDIS_PORT", 6390, minimum=1)
+# A unix socket inside ./var, like PostgreSQL's: two checkouts on one machine never collide on a port.
+EMBEDDED_REDIS_SOCKET = VAR_DIR / "valkey" / "valkey.sock"
 EMBEDDED_REDIS_MAXMEMORY = os.environ.get("EMBEDDED_REDIS_MAXMEMORY", "512mb")
 if EMBEDDED_REDIS:
     # Tests get their own logical db so a developer's cache is never flushed by a test run.
-    REDIS_URL = f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/{envint('RAGSITE_TEST_REDIS_DB', 1) if TESTING else 0}"
+    REDIS_URL = f"unix://{EMBEDDED_REDIS_SOCKET}?db={envint('RAGSITE_TEST_REDIS_DB', 1) if TESTING else 0}"
 REDIS_SOCKET_TIMEOUT = envfloat("REDIS_SOCKET_TIMEOUT", 0.25)
 REDIS_KEY_PREFIX = os.environ.get("REDIS_KEY_PREFIX", "rag-test" if TESTING else "rag")
 CACHES = {
