@@ -18,7 +18,8 @@ from cache_policies.stats_selectors import RedisHealth, StatsWindow, redis_healt
 
 def _cache_metrics(totals: StatsWindow) -> Iterator[Metric]:
     events = CounterMetricFamily(
-        "ragsite_cache_events", "Cache layer events per outcome (bypass, off: the layer was not asked).", labels=["layer", "outcome"]
+        "ragsite_cache_events", "Cache layer events per outcome (bypass, off: the layer was not asked).",
+        labels=["layer", "outcome"],
     )
     latency = HistogramMetricFamily(
         "ragsite_cache_latency_seconds", "Time spent in a cache layer, per outcome.", labels=["layer", "outcome"]

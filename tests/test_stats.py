@@ -152,7 +152,7 @@ def test_it_shows_the_same_numbers_on_the_page(admin_client, three_requests):
     assert 'id="last-minutes-response-ratio">67%<' in page
     assert 'id="last-minutes-embedding-ratio">50%<' in page
     assert 'id="last-minutes-semantic-ratio">100%<' in page
-    assert "0.5 s" in page  # 548 ms saved
+    assert "0.55 s" in page  # 548 ms saved
     assert "$0.0070" in page
     assert 'id="chart-minutes"' in page and 'id="chart-similarity"' in page
     assert 'id="redis-status">up<' in page

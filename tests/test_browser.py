@@ -1,0 +1,94 @@
+"""The site in headless Chromium: ask twice (MISS, then HIT), edit a policy in the admin, read /stats/.
+
+Chromium and its driver come from Debian (`make browser`); the driver path is given, so Selenium
+Manager never runs and nothing is downloaded.
+"""
+
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+from cache_policies.models import CachePolicy
+
+pytestmark = [pytest.mark.browser, pytest.mark.redis]
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+QUESTION = "What does the with statement do?"
+
+
+@pytest.fixture
+def browser(tmp_path):
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        pytest.skip("needs Debian's chromium and chromium-driver: run `make browser`")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,1600",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.implicitly_wait(5)
+    ARTIFACTS.mkdir(exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def staff_user(django_user_model):
+    return django_user_model.objects.create_superuser("ops", "ops@example.com", "correct horse")
+
+
+def _screenshot(browser, name: str) -> None:
+    """The whole page, not just the window."""
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1280, max(height, 800))
+    browser.save_screenshot(str(ARTIFACTS / name))
+
+
+def _ask(browser, live_server) -> str:
+    browser.get(live_server.url + "/")
+    browser.find_element(By.NAME, "question").send_keys(QUESTION)
+    browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    return WebDriverWait(browser, 60).until(expected_conditions.presence_of_element_located((By.ID, "x-cache"))).text
+
+
+def _log_in(browser, live_server, user) -> None:
+    browser.get(live_server.url + "/admin/login/")
+    browser.find_element(By.ID, "id_username").send_keys(user.username)
+    browser.find_element(By.ID, "id_password").send_keys("correct horse")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    WebDriverWait(browser, 10).until(expected_conditions.url_to_be(live_server.url + "/admin/"))
+
+
+def test_it_shows_a_miss_then_a_hit_and_the_ratio_on_the_stats_page(browser, live_server, kb, staff_user):
+    assert _ask(browser, live_server) == "MISS"
+    _screenshot(browser, "1-ask-miss.png")
+    assert _ask(browser, live_server) == "HIT"
+    _screenshot(browser, "2-ask-hit.png")
+
+    _log_in(browser, live_server, staff_user)
+    policy = CachePolicy.objects.get(layer="response")
+    browser.get(f"{live_server.url}/admin/cache_policies/cachepolicy/{policy.pk}/change/")
+    ttl = browser.find_element(By.ID, "id_ttl_seconds")
+    ttl.clear()
+    ttl.send_keys("7200")
+    browser.find_element(By.NAME, "_save").click()
+    saved = expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".messagelist .success"))
+    WebDriverWait(browser, 10).until(saved)
+    _screenshot(browser, "3-policy-saved.png")
+    policy.refresh_from_db()
+    assert policy.ttl_seconds == 7200
+
+    browser.get(live_server.url + "/stats/")
+    assert browser.find_element(By.ID, "last-minutes-response-ratio").text == "50%"
+    chart = browser.find_element(By.ID, "chart-minutes")
+    assert chart.tag_name == "svg"
+    assert chart.find_elements(By.CSS_SELECTOR, "g.series.response circle")
+    _screenshot(browser, "4-stats.png")
