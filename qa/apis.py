@@ -22,14 +22,20 @@ class DocumentPagination(LimitOffsetPagination):
     max_limit = 500
 
 
-class DocumentOutputSerializer(serializers.Serializer):
+class DocumentSummarySerializer(serializers.Serializer):
     slug = serializers.SlugField()
     title = serializers.CharField()
-    source = serializers.CharField()
-    content = serializers.CharField()
     version = serializers.IntegerField()
     chunk_count = serializers.IntegerField()
     updated_at = serializers.DateTimeField()
+
+    class Meta:
+        ref_name = "DocumentListItem"
+
+
+class DocumentOutputSerializer(DocumentSummarySerializer):
+    source = serializers.CharField()
+    content = serializers.CharField()
 
     class Meta:
         ref_name = "DocumentDetail"
@@ -65,16 +71,6 @@ class _DocumentApi(APIView):
 class DocumentsApi(_DocumentApi):
     pagination_class = DocumentPagination  # the schema generator reads it too
 
-    class ListOutputSerializer(serializers.Serializer):
-        slug = serializers.SlugField()
-        title = serializers.CharField()
-        version = serializers.IntegerField()
-        chunk_count = serializers.IntegerField()
-        updated_at = serializers.DateTimeField()
-
-        class Meta:
-            ref_name = "DocumentListItem"
-
     class CreateInputSerializer(serializers.Serializer):
         slug = serializers.SlugField(max_length=200)
         title = serializers.CharField(max_length=300)
@@ -89,11 +85,11 @@ class DocumentsApi(_DocumentApi):
                 raise serializers.ValidationError("A document with this slug already exists; PUT to change it.")
             return slug
 
-    @extend_schema(operation_id="documents_list", responses=ListOutputSerializer(many=True))
+    @extend_schema(operation_id="documents_list", responses=DocumentSummarySerializer(many=True))
     def get(self, request):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(document_list().defer("content"), request, view=self)
-        return paginator.get_paginated_response(self.ListOutputSerializer(page, many=True).data)
+        return paginator.get_paginated_response(DocumentSummarySerializer(page, many=True).data)
 
     @extend_schema(
         operation_id="documents_create",
