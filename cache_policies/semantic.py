@@ -2,12 +2,18 @@
 decides whether a near question may really reuse a cached answer.
 
 Cosine similarity alone serves wrong answers to questions that differ by one word
-("<<" vs ">>", "dict" vs "set", "not"), so a candidate must also pass:
-  - retrieval agreement: the new question retrieves most of the cached answer's top documents;
-  - a contrast check: no difference in negations, numbers, operators, dunder names or quoted code.
+("<<" vs ">>", "dict" vs "set", "not"), so a candidate must also pass, cheapest first:
+  - retrieval agreement: the new question retrieves most of the cached answer's top documents,
+    and one question's best chunk is among the other's top chunks;
+  - a contrast check: no difference in negations, numbers, operators, dunder names, quoted code,
+    and no one-slot swap of a content word ("uppercase" vs "lowercase");
+  - evidence agreement: within the chunks both questions retrieved, the sentence that best answers
+    one question must answer the other almost as well as its own best sentence does.
 """
 
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -16,19 +22,45 @@ from django.db.models import Q
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
+from cache_policies import keys
 from cache_policies.models import CachedQuestion
 from cache_policies.policies import Policy
+from qa.chunking import sentence_split
+from qa.models import Chunk
+from qa.providers import embedder
 from qa.providers.base import Passage
 
 CANDIDATES = 5
 AGREEMENT_DEPTH = 3
+# Measured on paraphrase_dev.jsonl with MiniLM: same-answer pairs score 0.79-1.0 when served,
+# every different-answer pair that passed the other checks scored at most 0.70.
+EVIDENCE_MIN = 0.78
+# Sentence vectors of recently seen chunks. Chunk texts never change (an edit makes new chunks),
+# so entries need no invalidation; 4096 chunks x ~7 sentences x 1.5 KB is about 40 MB at most.
+SENTENCE_CACHE_CHUNKS = 4096
 
 _NEGATIONS = {"not", "no", "never", "without", "cannot", "can't", "don't", "doesn't", "isn't", "aren't", "won't", "nor"}
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)*(?![\w])")
 _OPERATOR = re.compile(r"<<=?|>>=?|\*\*=?|//=?|[<>!=]=|:=|->|[-+*/%@&|^~<>]=?")
 _DUNDER = re.compile(r"__\w+__")
+# "keyword-only", "less-than": a hyphen inside a word is not the minus operator.
+_HYPHENATED = re.compile(r"(?<=[a-z])-(?=[a-z])")
 _QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"|`([^`]+)`")
 _WORD = re.compile(r"[a-z][a-z']*")
+_TERM = re.compile(r"[a-z_][a-z0-9_]*")
+# English function words and the words questions are framed with ("how do I write...", "what does
+# ... mean"): they carry no topic, so a paraphrase may add or drop them freely.
+_STOPWORDS = frozenset("""
+a about above after again against all also am an and any are as at be because been before being below between
+both but by can could did do does doing down during each either few for from further had has have having he her
+here hers him his how i if in into is it its itself just me more most my of off on once only or other our out over
+own same she should so some such than that the their them then there these they this those through to too under
+until up very was we were what when where whether which while who whom why will with would you your yours
+what's how's i'd i'm there's let's explain mean means meaning work works working happen happens happened use used
+using way python write make get gets want need tell thing things kind kinds example purpose syntax
+""".split())
+# A Python keyword that is also an English word ("with", "in", "is") is a topic when it is named as one.
+_KEYWORD_TERM = re.compile(r"\b(\w+)\s+(?:statement|operator|clause|keyword|expression|loop|block)s?\b")
 
 
 @dataclass(frozen=True)
@@ -45,10 +77,56 @@ def contrast_features(question: str) -> dict[str, frozenset[str]]:
     return {
         "negation": frozenset(w for w in _WORD.findall(prose) if w in _NEGATIONS or w.endswith("n't")),
         "number": frozenset(_NUMBER.findall(prose)),
-        "operator": frozenset(_OPERATOR.findall(_DUNDER.sub(" ", prose))),
+        "operator": frozenset(_OPERATOR.findall(_HYPHENATED.sub(" ", _DUNDER.sub(" ", prose)))),
         "dunder": frozenset(_DUNDER.findall(text)),
         "code": frozenset(code.split()),
     }
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ations", "ation", "ings", "ing", "ies", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def _same_word(a: str, b: str) -> bool:
+    """Inflections and abbreviations count as the same word: "strings"/"string", "dict"/"dictionary"."""
+    a, b = _stem(a), _stem(b)
+    return a == b or (min(len(a), len(b)) >= 4 and (a.startswith(b) or b.startswith(a)))
+
+
+def _tokens(question: str) -> list[str]:
+    return list(dict.fromkeys(_TERM.findall(question.lower())))
+
+
+def content_words(question: str) -> list[str]:
+    """The words that name what a question is about, in order, without function or framing words."""
+    text = question.lower()
+    named = set(_KEYWORD_TERM.findall(text)) | {w for m in _QUOTED.finditer(text) for w in _TERM.findall(m.group(0))}
+    return [w for w in _tokens(text) if len(w) > 1 and (w not in _STOPWORDS or w in named)]
+
+
+def _unmatched(words: list[str], others: list[str]) -> list[str]:
+    return [w for w in words if not any(_same_word(w, o) for o in others)]
+
+
+def slot_swap(a: str, b: str) -> bool:
+    """Whether the questions are the same sentence but for a word or two, one of them a content word.
+
+    A near-copy that changes one word asks about that word ("uppercase" vs "lowercase", "true" vs
+    "false", "starts" vs "ends"), and word embeddings rate such antonyms as close as synonyms, so a
+    swap is refused whatever the words. Real paraphrases reword more than two words.
+    """
+    ta, tb = _tokens(a), _tokens(b)
+    only_a, only_b = _unmatched(ta, tb), _unmatched(tb, ta)
+    fewer, more = sorted((len(only_a), len(only_b)))
+    # One or two words swapped, or one word replaced by a short phrase ("step" -> "negative start index").
+    if not (1 <= more <= 2 or (fewer <= 1 and more == 3)):
+        return False
+    shared = [w for w in content_words(a) if w not in only_a]
+    changed = set(only_a + only_b) & set(content_words(a) + content_words(b))
+    return bool(shared) and bool(changed)
 
 
 def contrast_conflict(a: str, b: str) -> str | None:
@@ -65,6 +143,8 @@ def contrast_conflict(a: str, b: str) -> str | None:
     for name in ("number", "operator", "dunder", "code"):
         if fa[name] and fb[name] and fa[name] != fb[name]:
             return name
+    if slot_swap(a, b):
+        return "content"
     return None
 
 
@@ -77,17 +157,97 @@ def retrieval_agreement(*, cached_document_ids: list[int], passages: list[Passag
     return sum(1 for doc in top if doc in retrieved) / len(top)
 
 
-def guard_rejection(*, candidate: Candidate, question: str, passages: list[Passage], policy: Policy) -> str | None:
-    """Why the candidate may not be served, or None if it may."""
+def top_chunk_shared(*, cached_chunk_ids: list[int], passages: list[Passage]) -> bool:
+    """Whether one question's best chunk is among the other's retrieved chunks.
+
+    Documents are coarse (one topic holds every string method); the best chunk is where the answer is.
+    """
+    if not cached_chunk_ids or not passages:
+        return False
+    retrieved = [p.chunk_id for p in passages]
+    return cached_chunk_ids[0] in retrieved or retrieved[0] in cached_chunk_ids
+
+
+class _SentenceCache:
+    """Sentence texts and unit vectors per chunk id, least recently used out first."""
+
+    def __init__(self, *, size: int):
+        self.size = size
+        self.lock = threading.Lock()
+        self.entries: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def vectors(self, *, chunk_ids: list[int]) -> np.ndarray:
+        with self.lock:
+            missing = [c for c in chunk_ids if c not in self.entries]
+        if missing:
+            self._fill(missing)
+        with self.lock:
+            found = [self.entries[c] for c in chunk_ids if c in self.entries]
+            for c in chunk_ids:
+                if c in self.entries:
+                    self.entries.move_to_end(c)
+        return np.vstack(found) if found else np.zeros((0, 1), dtype=np.float32)
+
+    def _fill(self, chunk_ids: list[int]) -> None:
+        texts = dict(Chunk.objects.filter(id__in=chunk_ids).values_list("id", "text"))
+        sentences = {c: [s.text for s in sentence_split(text=t)] or [t] for c, t in texts.items()}
+        flat = [s for c in texts for s in sentences[c]]
+        vectors = embedder().embed(flat) if flat else np.zeros((0, 1), dtype=np.float32)
+        start = 0
+        with self.lock:
+            for c in texts:
+                self.entries[c] = vectors[start : start + len(sentences[c])]
+                start += len(sentences[c])
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+
+_sentences = _SentenceCache(size=SENTENCE_CACHE_CHUNKS)
+
+
+def evidence_agreement(
+    *, cached_embedding: np.ndarray, cached_chunk_ids: list[int], embedding: np.ndarray, passages: list[Passage]
+) -> float:
+    """How well each question is answered by the sentence that best answers the other, relative to its own best.
+
+    1.0 when both questions point at the same sentence; "join strings" and "split a string" retrieve
+    the same chunks but point at the str.join and str.split sentences, and score about 0.5.
+    """
+    chunk_ids = list(dict.fromkeys([*cached_chunk_ids, *(p.chunk_id for p in passages)]))
+    sentences = _sentences.vectors(chunk_ids=chunk_ids)
+    if not len(sentences):
+        return 0.0
+    cached_scores, scores = sentences @ np.asarray(cached_embedding), sentences @ embedding
+    best_cached, best = int(cached_scores.argmax()), int(scores.argmax())
+    ratios = (scores[best_cached] / max(scores[best], 1e-6), cached_scores[best] / max(cached_scores[best_cached], 1e-6))
+    return float(min(ratios))
+
+
+def guard_rejection(
+    *, candidate: Candidate, question: str, passages: list[Passage], policy: Policy, embedding: np.ndarray | None = None
+) -> str | None:
+    """Why the candidate may not be served, or None if it may. Cheapest checks first.
+
+    `embedding` is the new question's vector; without it the question is embedded again.
+    """
+    entry = candidate.entry
     if candidate.similarity < policy.similarity_threshold:
         return "similarity"
     if policy.guard_min_overlap > 0:
-        overlap = retrieval_agreement(cached_document_ids=candidate.entry.document_ids, passages=passages)
-        if overlap < policy.guard_min_overlap:
+        if retrieval_agreement(cached_document_ids=entry.document_ids, passages=passages) < policy.guard_min_overlap:
             return "retrieval"
-    if policy.guard_contrast and (conflict := contrast_conflict(question, candidate.entry.question)):
+        if not top_chunk_shared(cached_chunk_ids=entry.chunk_ids, passages=passages):
+            return "retrieval"
+    if not policy.guard_contrast:
+        return None
+    if conflict := contrast_conflict(question, entry.question):
         return conflict
-    return None
+    if embedding is None:
+        embedding = embedder().embed([keys.normalize_text(question)])[0]
+    agreement = evidence_agreement(
+        cached_embedding=entry.embedding, cached_chunk_ids=entry.chunk_ids, embedding=embedding, passages=passages
+    )
+    return "evidence" if agreement < EVIDENCE_MIN else None
 
 
 def candidates_nearest(*, namespace: str, scope: str, embedding: np.ndarray, threshold: float) -> list[Candidate]:
