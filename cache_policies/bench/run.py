@@ -1,0 +1,166 @@
+"""The order of the bench's phases, and what each profile measures. Returns one results dict."""
+
+import os
+import platform
+import subprocess
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+from cache_policies.bench import profiles
+from cache_policies.bench.http import ASK_PATH, BARE_PATH, Client, ask_body
+from cache_policies.bench.latency import in_process_ask, latency_rounds, latency_summary
+from cache_policies.bench.memory import layer_memory
+from cache_policies.bench.percentiles import ratio
+from cache_policies.bench.questions import QUESTIONS, STAMPEDE, WARM_UP
+from cache_policies.bench.sandbox import bench_purge, bench_settings, server_environment
+from cache_policies.bench.semantic_scale import scale_run
+from cache_policies.bench.server import Gunicorn
+from cache_policies.bench.stampede import stampede_run
+from cache_policies.bench.throughput import load_run
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    output: Path
+    questions: int = len(QUESTIONS)
+    rounds: int = 3  # local profile; a round is cold + exact + semantic over every question
+    openai_rounds: int = 1  # each cold openai question waits 1-3 s for its answer
+    repeats: int = 3
+    requests: int = 1500  # per throughput cell
+    concurrency: tuple[int, ...] = (1, 8, 32)
+    workers: int = 2
+    sizes: tuple[int, ...] = (1000, 10000, 100000)
+    scale_queries: int = 200
+    naive_max: int = 100000
+    naive_queries: int = 3
+    stampede_threads: int = 50
+    embed_ms: float = 300.0
+    chat_ms: tuple[float, float] = (1000.0, 3000.0)
+    http: bool = True
+    openai: bool = True
+    scale: bool = True
+    log: object = field(default=print, repr=False, compare=False)
+
+
+QUICK = {
+    "questions": 5, "rounds": 1, "repeats": 2, "requests": 100, "concurrency": (1, 8), "sizes": (200, 1000),
+    "scale_queries": 20, "naive_max": 1000, "naive_queries": 2, "stampede_threads": 10, "chat_ms": (200.0, 400.0),
+    "embed_ms": 100.0,
+}
+
+
+def bench_run(options: BenchOptions) -> dict:
+    started = time.time()
+    results = {"started_at": started, "options": _options_dict(options), "environment": environment(), "profiles": {}}
+    with bench_settings():
+        bench_purge()
+        try:
+            in_process_ask(WARM_UP)  # loads MiniLM and opens the connections
+            results["profiles"][profiles.LOCAL] = profile_run(profiles.LOCAL, options)
+            if options.openai:
+                with profiles.JitteredWireServer(embeddings_ms=options.embed_ms, chat_ms=options.chat_ms) as wire:
+                    results["profiles"][profiles.OPENAI] = profile_run(profiles.OPENAI, options, wire=wire)
+            if options.scale:
+                options.log(f"semantic lookup at {', '.join(map(str, options.sizes))} rows")
+                results["semantic_scale"] = scale_run(
+                    sizes=list(options.sizes), queries=options.scale_queries, naive_max=options.naive_max,
+                    naive_queries=options.naive_queries,
+                )
+        finally:
+            bench_purge()
+    results["environment"]["load_average_end"] = os.getloadavg()
+    results["seconds"] = round(time.time() - started, 1)
+    return results
+
+
+def profile_run(profile: str, options: BenchOptions, *, wire=None) -> dict:
+    questions = QUESTIONS[: options.questions]
+    rounds = options.rounds if profile == profiles.LOCAL else options.openai_rounds
+    base_url = wire.base_url if wire else None
+    measured = {}
+    with profiles.profile_in_process(profile=profile, base_url=base_url):
+        options.log(f"{profile}: in-process latency, {rounds} round(s) of {len(questions)} questions")
+        in_process_ask(WARM_UP)
+        observed = latency_rounds(ask=in_process_ask, questions=questions, rounds=rounds, repeats=options.repeats, purge=bench_purge)
+        measured["in_process"] = {**latency_summary(observed), "samples": [o.as_dict() for o in observed]}
+        measured["memory"] = layer_memory()
+        options.log(f"{profile}: stampede of {options.stampede_threads} in-process")
+        measured["stampede_in_process"] = _stampede_in_process(options, wire)
+    if options.http:
+        env = server_environment(**profiles.server_overrides(profile=profile, base_url=base_url))
+        with Gunicorn(workers=options.workers, env=env, log_path=options.output / f"gunicorn-{profile}.log") as server:
+            measured.update(_over_http(profile, options, Client(host=server.host, port=server.port), questions, rounds, wire))
+    return measured
+
+
+def _stampede_in_process(options: BenchOptions, wire) -> dict:
+    bench_purge()
+    if wire is not None:
+        return stampede_run(ask=in_process_ask, question=STAMPEDE, threads=options.stampede_threads,
+                            llm_calls=lambda: wire.counts["chat"])
+    with profiles.generator_counted() as counting:
+        return stampede_run(ask=in_process_ask, question=STAMPEDE, threads=options.stampede_threads,
+                            llm_calls=lambda: counting.calls)
+
+
+def _over_http(profile: str, options: BenchOptions, client: Client, questions, rounds: int, wire) -> dict:
+    _server_warm_up(client, workers=options.workers)
+    options.log(f"{profile}: HTTP latency through gunicorn ({options.workers} workers)")
+    observed = latency_rounds(ask=client.ask, questions=questions, rounds=rounds, repeats=options.repeats, purge=bench_purge)
+    measured = {"http": {**latency_summary(observed), "samples": [o.as_dict() for o in observed]}}
+    if profile == profiles.LOCAL:
+        options.log(f"{profile}: throughput of exact hits vs bare DRF at concurrency {options.concurrency}")
+        measured["throughput"] = throughput_compare(client, questions, options)
+    if wire is not None:
+        options.log(f"{profile}: stampede of {options.stampede_threads} over HTTP")
+        bench_purge()
+        measured["stampede_http"] = stampede_run(ask=client.ask, question=STAMPEDE, threads=options.stampede_threads,
+                                                 llm_calls=lambda: wire.counts["chat"])
+    return measured
+
+
+def _server_warm_up(client: Client, *, workers: int) -> None:
+    """Two rounds of one no-store question per worker at once, so every worker has loaded MiniLM."""
+    for _ in range(2):
+        threads = [threading.Thread(target=client.ask, args=(WARM_UP,), kwargs={"cache": "no-store"}) for _ in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+
+def throughput_compare(client: Client, questions, options: BenchOptions) -> list[dict]:
+    """Exact hits (every question already cached by the latency rounds) vs the bare endpoint, level by level."""
+    asks = [ask_body(q.question) for q in questions]
+    cells = []
+    for concurrency in options.concurrency:
+        ask = load_run(client=client, path=ASK_PATH, bodies=asks, concurrency=concurrency, requests=options.requests)
+        bare = load_run(client=client, path=BARE_PATH, bodies=[b"{}"], concurrency=concurrency, requests=options.requests)
+        cells.append({
+            "concurrency": concurrency, "ask": ask, "bare": bare,
+            "p50_over_bare": ratio(ask["latency"]["p50"], bare["latency"]["p50"]),
+            "rps_share_of_bare": ratio(ask["rps"], bare["rps"]),
+        })
+    return cells
+
+
+def environment() -> dict:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=settings.BASE_DIR).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+        "commit": commit, "load_average_start": os.getloadavg(),
+    }
+
+
+def _options_dict(options: BenchOptions) -> dict:
+    values = asdict(options)
+    values.pop("log")
+    values["output"] = str(options.output)
+    return values

@@ -1,0 +1,5 @@
+"""Settings for the gunicorn the bench starts: the site's, with the bench URLconf."""
+
+from ragsite.settings import *  # noqa: F403
+
+ROOT_URLCONF = "cache_policies.bench.urls"

@@ -1,0 +1,55 @@
+"""The issue's targets, read off the results. Reported, never asserted: a miss is a finding."""
+
+from dataclasses import dataclass
+
+EMBEDDING_BYTES_TARGET = 1.7 * 1024
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    value: float | None
+    unit: str
+    goal: str
+    met: bool | None  # None: not measured in this run
+
+
+def _check(name: str, value, unit: str, goal: str, test) -> Target:
+    return Target(name, value, unit, goal, None if value is None else bool(test(value)))
+
+
+def _get(data: dict, *path, default=None):
+    for part in path:
+        if not isinstance(data, (dict, list)):
+            return default
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return default
+    return data
+
+
+def targets_evaluate(results: dict) -> list[Target]:
+    local, openai = _get(results, "profiles", "local", default={}), _get(results, "profiles", "openai", default={})
+    top = _get(local, "throughput", -1, default={})
+    scale = _get(results, "semantic_scale", "sizes", default=[])
+    largest = scale[-1] if scale else {}
+    common = [row for row in scale if "naive" in row]
+    found = [
+        _check("exact hit over HTTP, p50 vs bare DRF p50 (concurrency 1)", _get(local, "throughput", 0, "p50_over_bare"), "×", "≤ 1.5×", lambda v: v <= 1.5),
+        _check(f"exact-hit throughput vs bare DRF (concurrency {top.get('concurrency')})", _get(top, "rps_share_of_bare"), "of bare", "≥ 0.60", lambda v: v >= 0.6),
+        _check("local: cold p50 / exact-hit p50, in-process", _get(local, "in_process", "speedup", "exact_wall"), "×", "≥ 10×", lambda v: v >= 10),
+        _check("local: cold p50 / exact-hit p50, over HTTP", _get(local, "http", "speedup", "exact_wall"), "×", "≥ 10×", lambda v: v >= 10),
+        _check("openai: cold p50 / exact-hit p50, in-process", _get(openai, "in_process", "speedup", "exact_wall"), "×", "≥ 100×", lambda v: v >= 100),
+        _check("openai: cold p50 / exact-hit p50, over HTTP", _get(openai, "http", "speedup", "exact_wall"), "×", "≥ 100×", lambda v: v >= 100),
+        _check(f"semantic lookup p50 at {largest.get('size')} rows", _get(largest, "pgvector", "near", "p50"), "ms", "≤ 5 ms", lambda v: v <= 5),
+        _check(f"pgvector vs naive Redis scan at {common[-1]['size'] if common else '-'} rows", _get(common, -1, "naive_over_pgvector"), "×", "≥ 1000×", lambda v: v >= 1000),
+        _check("Redis bytes per cached 384-d embedding (p50)", _get(local, "memory", "embedding", "bytes", "p50"), "B", "≤ 1.7 KB (1741 B)", lambda v: v <= EMBEDDING_BYTES_TARGET),
+    ]
+    for profile, data in (("local", local), ("openai", openai)):
+        for where in ("in_process", "http"):
+            stampede = _get(data, f"stampede_{where}")
+            if stampede:
+                found.append(_check(f"{profile}: LLM calls for {stampede['threads']} concurrent cold questions, {where.replace('_', '-')}",
+                                    stampede["llm_calls"], "calls", "exactly 1", lambda v: v == 1))
+    return found
