@@ -1,0 +1,58 @@
+"""A bounded load on loopback against gunicorn: no errors, nothing lost, every request counted."""
+
+import random
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from tests.openai_fixtures import openai_wire, openai_wire_server  # noqa: F401  (fixtures)
+from tests.servers import Gunicorn, shared_redis_url, site_database_url, site_env, wire_kb  # noqa: F401  (fixtures)
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
+
+REQUESTS = 800
+CONCURRENCY = 32
+TOPICS = ["the with statement", "a while loop", "the import statement", "__enter__", "__exit__"]
+FORMS = ["What is {}?", "How does {} work?", "When should I use {}?", "Show an example of {}"]
+QUESTIONS = [form.format(topic) for topic in TOPICS for form in FORMS]  # 20 distinct
+
+_local = threading.local()
+
+
+def post_ask(site: Gunicorn, question: str, cache: str = "default") -> tuple[int, str, str]:
+    if not hasattr(_local, "session"):
+        _local.session = requests.Session()
+    response = _local.session.post(site.url("/api/ask"), json={"question": question, "cache": cache}, timeout=60)
+    body = response.json() if response.status_code == 200 else {}
+    return response.status_code, response.headers.get("X-Cache", ""), body.get("answer", "")
+
+
+def stats_requests(redis_conn) -> int:
+    return sum(int(redis_conn.hget(key, "requests") or 0) for key in redis_conn.scan_iter("rag-test:stats:m:*"))
+
+
+def test_it_serves_a_mixed_load_without_errors_or_losses(wire_kb, openai_wire, site_database_url, redis_conn):
+    rng = random.Random(7)
+    # One in ten recomputes and rewrites its entry while others read it.
+    plan = [(rng.choice(QUESTIONS), "no-cache" if rng.random() < 0.1 else "default") for _ in range(REQUESTS)]
+    env = site_env(redis_url=shared_redis_url(), database_url=site_database_url, wire_url=openai_wire.base_url)
+
+    with Gunicorn(env=env, workers=2) as site:
+        started = time.monotonic()
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            replies = list(pool.map(lambda step: post_ask(site, *step), plan))
+        seconds = time.monotonic() - started
+        again = {question: post_ask(site, question) for question in QUESTIONS}
+
+    outcomes = Counter((status, x_cache) for status, x_cache, _ in replies)
+    assert {status for status, _ in outcomes} == {200}, outcomes
+    assert outcomes[(200, "HIT")] > REQUESTS / 2 and outcomes[(200, "MISS")] >= len(QUESTIONS), outcomes
+    assert all(answer for _, _, answer in replies)
+    assert {x_cache for _, x_cache, _ in again.values()} == {"HIT"}, "every stored answer is readable afterwards"
+    assert len(redis_conn.keys("rag-test:resp:*")) == len(QUESTIONS)
+    assert stats_requests(redis_conn) == REQUESTS + len(QUESTIONS)
+    assert seconds < 120, f"{REQUESTS} requests took {seconds:.1f}s"
