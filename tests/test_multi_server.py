@@ -1,0 +1,71 @@
+"""Two gunicorn servers sharing one Redis and one PostgreSQL behave as one site."""
+
+import time
+
+import pytest
+import requests
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+
+from cache_policies.models import CachePolicy
+from tests.openai_fixtures import openai_wire, openai_wire_server  # noqa: F401  (fixtures)
+from tests.servers import Gunicorn, shared_redis_url, site_database_url, site_env, wait_until, wire_kb  # noqa: F401
+
+pytestmark = [pytest.mark.slow, pytest.mark.redis]
+
+QUESTION = "What does the with statement do?"
+
+
+@pytest.fixture
+def servers(wire_kb, openai_wire, site_database_url, redis_conn):
+    env = site_env(redis_url=shared_redis_url(), database_url=site_database_url, wire_url=openai_wire.base_url)
+    with Gunicorn(env=env, workers=1) as one, Gunicorn(env=env, workers=1) as two:
+        yield one, two
+
+
+def ask(site: Gunicorn, question: str = QUESTION) -> dict:
+    response = requests.post(site.url("/api/ask"), json={"question": question}, timeout=30)
+    assert response.status_code == 200, response.text[:300]
+    return response.json()
+
+
+def test_it_serves_an_answer_cached_through_one_server_as_a_hit_on_the_other(servers):
+    one, two = servers
+    first = ask(one)
+    second = ask(two)
+    assert (first["cache"]["response"], second["cache"]["response"]) == ("miss", "hit")
+    assert second["answer"] == first["answer"] and second["cache"]["key"] == first["cache"]["key"]
+
+
+def test_it_applies_a_policy_change_on_every_server_within_a_second(servers):
+    one, two = servers
+    for site in servers:
+        ask(site)  # each now holds the policies in-process
+
+    policy = CachePolicy.objects.get(layer="response")
+    policy.enabled = False
+    policy.save()  # post_save bumps the Redis stamp after commit, as the admin does
+    changed = time.monotonic()
+
+    for site in servers:
+        wait_until(lambda: ask(site)["cache"]["response"] == "off", seconds=1.0, what="the response layer to be off")
+    assert time.monotonic() - changed < 1.0
+
+
+def test_it_invalidates_on_both_servers_when_a_document_is_edited_through_one(servers):
+    one, two = servers
+    staff = get_user_model().objects.create_user("editor", is_staff=True)
+    token = Token.objects.create(user=staff).key
+    before = ask(one)
+    assert ask(two)["cache"]["response"] == "hit"
+
+    edit = requests.put(
+        one.url("/api/documents/with"), headers={"Authorization": f"Token {token}"}, timeout=30,
+        json={"title": "The with statement", "content": "The with statement calls __enter__, runs the block, then __exit__."},
+    )
+    assert edit.status_code == 200 and edit.json()["version"] == 2
+
+    after = ask(two)
+    assert after["cache"]["response"] == "miss", "the entry built from version 1 is gone for every server"
+    assert ask(one)["cache"]["response"] == "hit", "and the fresh one is shared"
+    assert [s["chunk_id"] for s in after["sources"]] != [s["chunk_id"] for s in before["sources"]]
