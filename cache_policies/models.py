@@ -30,10 +30,10 @@ class CachePolicy(models.Model):
         default=1, help_text="Part of every key of this layer. Bumping it drops the whole layer at once."
     )
     similarity_threshold = models.FloatField(
-        default=0.75, help_text="Semantic layer: the cosine similarity a cached question must reach to be considered."
+        default=0.35, help_text="Semantic layer: the cosine similarity a cached question must reach to be considered."
     )
     guard_min_overlap = models.FloatField(
-        default=0.6,
+        default=0.3,
         help_text="Semantic layer: the share of the cached answer's top sources that the new question must also "
         "retrieve (0 disables the retrieval-agreement check).",
     )
@@ -41,6 +41,11 @@ class CachePolicy(models.Model):
         default=True,
         help_text="Semantic layer: refuse a candidate whose question differs from the new one in a negation, "
         "a number, a date, an operator or a rare content word.",
+    )
+    guard_min_evidence = models.FloatField(
+        default=0.78,
+        help_text="Semantic layer: how well the sentence that best answers one question must answer the other, "
+        "relative to its own best (0 disables the evidence check).",
     )
     lock_timeout_seconds = models.FloatField(
         default=30.0, help_text="Response layer: how long concurrent identical misses wait for the first answer."

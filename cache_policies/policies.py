@@ -26,6 +26,7 @@ class Policy:
     similarity_threshold: float
     guard_min_overlap: float
     guard_contrast: bool
+    guard_min_evidence: float
     lock_timeout_seconds: float
 
     @property
@@ -34,7 +35,7 @@ class Policy:
 
 
 _DISABLED = {
-    layer: Policy(layer, False, 0, "shared", 1, 1.0, 1.0, True, 30.0) for layer in Layer.values
+    layer: Policy(layer, False, 0, "shared", 1, 1.0, 1.0, True, 1.0, 30.0) for layer in Layer.values
 }
 
 
@@ -75,6 +76,7 @@ def _load() -> dict[str, Policy]:
             layer=p.layer, enabled=p.enabled, ttl_seconds=p.ttl_seconds, scope=p.scope,
             namespace_version=p.namespace_version, similarity_threshold=p.similarity_threshold,
             guard_min_overlap=p.guard_min_overlap, guard_contrast=p.guard_contrast,
+            guard_min_evidence=p.guard_min_evidence,
             lock_timeout_seconds=p.lock_timeout_seconds,
         )
         for p in CachePolicy.objects.all()

@@ -34,7 +34,6 @@ CANDIDATES = 5
 AGREEMENT_DEPTH = 3
 # Measured on paraphrase_dev.jsonl with MiniLM: same-answer pairs score 0.79-1.0 when served,
 # every different-answer pair that passed the other checks scored at most 0.70.
-EVIDENCE_MIN = 0.78
 # Sentence vectors of recently seen chunks. Chunk texts never change (an edit makes new chunks),
 # so entries need no invalidation; 4096 chunks x ~7 sentences x 1.5 KB is about 40 MB at most.
 SENTENCE_CACHE_CHUNKS = 4096
@@ -242,12 +241,14 @@ def guard_rejection(
         return None
     if conflict := contrast_conflict(question, entry.question):
         return conflict
+    if policy.guard_min_evidence <= 0:
+        return None
     if embedding is None:
         embedding = embedder().embed([keys.normalize_text(question)])[0]
     agreement = evidence_agreement(
         cached_embedding=entry.embedding, cached_chunk_ids=entry.chunk_ids, embedding=embedding, passages=passages
     )
-    return "evidence" if agreement < EVIDENCE_MIN else None
+    return "evidence" if agreement < policy.guard_min_evidence else None
 
 
 def candidates_nearest(*, namespace: str, scope: str, embedding: np.ndarray, threshold: float) -> list[Candidate]:

@@ -263,7 +263,9 @@ def _semantic_lookup(req: _Request, vector: np.ndarray, passages: list[Passage],
     ):
         if candidate.entry.response_key == resp_key:
             continue
-        if semantic.guard_rejection(candidate=candidate, question=req.question, passages=passages, policy=policy):
+        if semantic.guard_rejection(
+            candidate=candidate, question=req.question, passages=passages, policy=policy, embedding=vector
+        ):
             continue
         cached = layers.json_get(key=candidate.entry.response_key)
         if cached is None:

@@ -7,7 +7,7 @@ from cache_policies.models import CachedQuestion, CachePolicy
 from cache_policies.policies import Policy, policies_changed
 from qa.providers.base import Passage
 
-GUARD = Policy("semantic", True, 3600, "shared", 1, 0.35, 0.3, True, 30.0)
+GUARD = Policy("semantic", True, 3600, "shared", 1, 0.35, 0.3, True, 0.78, 30.0)
 
 
 def passage(chunk_id: int, document_id: int) -> Passage:
