@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
+from cache_policies import redis_client
 from cache_policies.layers import MODES
 from qa.forms import QUESTION_MAX_CHARS
 from qa.pipeline import Answer, question_answer
@@ -22,11 +23,20 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-class AskAnonThrottle(AnonRateThrottle):
+class _FailOpen:
+    """While Redis is down the rate can't be counted: let requests through rather than refuse them all."""
+
+    def allow_request(self, request, view):
+        if redis_client.breaker.is_open:
+            return True
+        return super().allow_request(request, view)
+
+
+class AskAnonThrottle(_FailOpen, AnonRateThrottle):
     scope = "ask_anon"
 
 
-class AskUserThrottle(UserRateThrottle):
+class AskUserThrottle(_FailOpen, UserRateThrottle):
     scope = "ask_user"
 
 

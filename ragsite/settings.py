@@ -123,6 +123,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "ragsite.middleware.OutagePageMiddleware",
 ]
 
 ROOT_URLCONF = "ragsite.urls"
@@ -190,10 +191,14 @@ CACHES = {
             "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             "CONNECTION_POOL_KWARGS": {"max_connections": 64, "health_check_interval": 30},
+            # Django's cache API (DRF throttles, sessions if moved there) must not turn a Redis
+            # outage into a 500; the speed layer has its own handling in cache_policies.redis_client.
+            "IGNORE_EXCEPTIONS": True,
         },
     }
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 
 # --- Providers ---------------------------------------------------------------
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")

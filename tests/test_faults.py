@@ -73,11 +73,6 @@ def ask(site: Gunicorn, question: str = QUESTIONS[0]) -> requests.Response:
 
 @pytest.mark.slow
 @pytest.mark.redis
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported: DRF's throttle reads Django's cache, which raises redis ConnectionError -> 500 on every "
-    "/api/ask while Redis is down; proposed fix: CACHES OPTIONS IGNORE_EXCEPTIONS=True (passes with it)",
-)
 def test_it_keeps_answering_uncached_while_redis_is_down_and_caches_again_when_it_returns(
     wire_kb, openai_wire, site_database_url
 ):
@@ -159,11 +154,6 @@ def test_it_shows_no_traceback_on_the_ask_page_when_postgres_is_unreachable(site
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="reported: the ask page turns DatabaseError into a bare 'Server Error (500)'; "
-    "proposed fix: an HTML counterpart of ragsite.errors.api_exception_handler (middleware, 503 page)",
-)
 @pytest.mark.parametrize("site_without_database", ["refused"], indirect=True)
 def test_it_explains_a_database_outage_on_the_ask_page(site_without_database):
     response = ask_on_the_page(site_without_database)
