@@ -55,10 +55,6 @@ class Chart:
     def right(self) -> int:
         return self.width - RIGHT
 
-    @property
-    def bottom(self) -> int:
-        return self.height - BOTTOM
-
 
 def _y(value: float, top: float, height: int) -> float:
     """value in 0..top → SVG y, 0 at the bottom of the plot."""
