@@ -23,6 +23,7 @@ MINUTE_TTL = 24 * 3600
 HOUR_TTL = 30 * 86400
 OUTCOMES = ("hit", "semantic_hit", "miss", "bypass", "error", "off")
 SIMILARITY_BUCKET = 0.02
+QUESTIONS_KEPT = 1000
 # Upper bounds in seconds: from a Redis round trip (sub-millisecond) to an LLM call (seconds).
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -98,7 +99,10 @@ class StatsRecorder:
             if self.question is not None:
                 digest, text = self.question
                 pipe.zincrby(questions_rank_key(), 1, digest)
+                # Bounded: keep the most asked QUESTIONS_KEPT; the texts age out after HOUR_TTL.
+                pipe.zremrangebyrank(questions_rank_key(), 0, -QUESTIONS_KEPT - 1)
                 pipe.hsetnx(questions_text_key(), digest, text[:300])
+                pipe.expire(questions_text_key(), HOUR_TTL)
             pipe.execute()
 
         redis_client.call(write)

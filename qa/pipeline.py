@@ -173,7 +173,8 @@ def _answer_fresh(req: _Request, gen, resp_key: str) -> Answer:
         generation = gen.generate(question=req.question, passages=passages)
     sources = _sources(passages)
     if not req.status.get("response"):
-        req.note("response", "miss" if req.policies["response"].enabled else "off")
+        # A miss costs what the whole request cost before the answer existed.
+        req.note("response", "miss" if req.policies["response"].enabled else "off", time.perf_counter() - req.started)
     _response_store(req, gen, generation, passages, sources, resp_key, ret_key, vector)
     return _answer(req, answer=generation.text, sources=sources, resp_key=resp_key, provider=gen.provider, model=generation.model)
 

@@ -238,6 +238,8 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
 LOGIN_URL = "/admin/login/"
+# Set to require "Authorization: Bearer <token>" on /metrics.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 DATA_UPLOAD_MAX_MEMORY_SIZE = envint("DATA_UPLOAD_MAX_MEMORY_SIZE", 2_621_440, minimum=1024)
 
 # Behind a TLS-terminating proxy set these to 1; they default off so `make run` works over plain HTTP.
