@@ -75,6 +75,17 @@ def envurl(name: str, schemes: tuple[str, ...]) -> str | None:
     return raw
 
 
+def envhostports(name: str) -> list[tuple[str, int]]:
+    raw = os.environ.get(name, "").strip()
+    pairs = []
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise ImproperlyConfigured(f"{name} must be host:port pairs separated by commas, got {raw!r}")
+        pairs.append((host, int(port)))
+    return pairs
+
+
 DEBUG = envbool("DEBUG", False)
 TESTING = envbool("RAGSITE_TESTING", False)
 
@@ -170,6 +181,13 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis (Valkey) ----------------------------------------------------------
 REDIS_URL = envurl("REDIS_URL", ("redis", "rediss", "unix"))
+REDIS_SENTINELS = envhostports("REDIS_SENTINELS")
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "mymaster")
+if REDIS_SENTINELS:
+    if REDIS_URL:
+        raise ImproperlyConfigured("Set REDIS_URL or REDIS_SENTINELS, not both")
+    # The sentinels name the master; LOCATION carries the service name and the db, not a host.
+    REDIS_URL = f"redis://{REDIS_SENTINEL_MASTER}/{envint('REDIS_SENTINEL_DB', 0)}"
 EMBEDDED_REDIS = REDIS_URL is None
 # A unix socket inside ./var, like PostgreSQL's: two checkouts on one machine never collide on a port.
 EMBEDDED_REDIS_SOCKET = VAR_DIR / "valkey" / "valkey.sock"
@@ -197,6 +215,15 @@ CACHES = {
         },
     }
 }
+if REDIS_SENTINELS:
+    CACHES["default"]["OPTIONS"].update(
+        {
+            "CLIENT_CLASS": "django_redis.client.SentinelClient",
+            "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+            "SENTINELS": REDIS_SENTINELS,
+            "SENTINEL_KWARGS": {"socket_timeout": REDIS_SOCKET_TIMEOUT, "socket_connect_timeout": REDIS_SOCKET_TIMEOUT},
+        }
+    )
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 

@@ -21,6 +21,13 @@ def openai_client() -> openai.OpenAI:
     )
 
 
+def _status_detail(exc: "openai.APIStatusError") -> str:
+    """The server's own error message when it sent one ("Error code: 500 - ..." otherwise)."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    error = body.get("error", body)
+    return (error.get("message") if isinstance(error, dict) else None) or exc.message
+
+
 @contextmanager
 def provider_errors() -> Iterator[None]:
     """Turn the client's exceptions into ProviderTimeout / ProviderError."""
@@ -29,7 +36,7 @@ def provider_errors() -> Iterator[None]:
     except openai.APITimeoutError as exc:
         raise ProviderTimeout(f"no answer within {settings.OPENAI_TIMEOUT}s", provider=PROVIDER) from exc
     except openai.APIStatusError as exc:
-        raise ProviderError(f"HTTP {exc.status_code}: {exc.message}", provider=PROVIDER) from exc
+        raise ProviderError(f"HTTP {exc.status_code}: {_status_detail(exc)}", provider=PROVIDER) from exc
     except openai.OpenAIError as exc:
         raise ProviderError(str(exc) or type(exc).__name__, provider=PROVIDER) from exc
     except (ValueError, TypeError, AttributeError) as exc:
