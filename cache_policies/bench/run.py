@@ -60,21 +60,29 @@ def bench_run(options: BenchOptions) -> dict:
         bench_purge()
         try:
             in_process_ask(WARM_UP)  # loads MiniLM and opens the connections
-            results["profiles"][profiles.LOCAL] = profile_run(profiles.LOCAL, options)
+            results["profiles"][profiles.LOCAL] = _phase(options, lambda: profile_run(profiles.LOCAL, options))
             if options.openai:
                 with profiles.JitteredWireServer(embeddings_ms=options.embed_ms, chat_ms=options.chat_ms) as wire:
-                    results["profiles"][profiles.OPENAI] = profile_run(profiles.OPENAI, options, wire=wire)
+                    results["profiles"][profiles.OPENAI] = _phase(options, lambda: profile_run(profiles.OPENAI, options, wire=wire))
             if options.scale:
-                options.log(f"semantic lookup at {', '.join(map(str, options.sizes))} rows")
-                results["semantic_scale"] = scale_run(
+                results["semantic_scale"] = _phase(options, lambda: scale_run(
                     sizes=list(options.sizes), queries=options.scale_queries, naive_max=options.naive_max,
-                    naive_queries=options.naive_queries,
-                )
+                    naive_queries=options.naive_queries, log=options.log,
+                ))
         finally:
             bench_purge()
     results["environment"]["load_average_end"] = os.getloadavg()
     results["seconds"] = round(time.time() - started, 1)
     return results
+
+
+def _phase(options: BenchOptions, measure) -> dict:
+    """measure(), or its error: a phase that breaks must not throw away the minutes the others took."""
+    try:
+        return measure()
+    except Exception as exc:
+        options.log(f"phase failed: {exc!r}")
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 def profile_run(profile: str, options: BenchOptions, *, wire=None) -> dict:

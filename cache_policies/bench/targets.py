@@ -37,7 +37,7 @@ def targets_evaluate(results: dict) -> list[Target]:
     common = [row for row in scale if "naive" in row]
     found = [
         _check("exact hit over HTTP, p50 vs bare DRF p50 (concurrency 1)", _get(local, "throughput", 0, "p50_over_bare"), "×", "≤ 1.5×", lambda v: v <= 1.5),
-        _check(f"exact-hit throughput vs bare DRF (concurrency {top.get('concurrency')})", _get(top, "rps_share_of_bare"), "of bare", "≥ 0.60", lambda v: v >= 0.6),
+        _check(f"exact-hit throughput vs bare DRF (concurrency {top.get('concurrency', '-')})", _get(top, "rps_share_of_bare"), "of bare", "≥ 0.60", lambda v: v >= 0.6),
         _check("local: cold p50 / exact-hit p50, in-process", _get(local, "in_process", "speedup", "exact_wall"), "×", "≥ 10×", lambda v: v >= 10),
         _check("local: cold p50 / exact-hit p50, over HTTP", _get(local, "http", "speedup", "exact_wall"), "×", "≥ 10×", lambda v: v >= 10),
         _check("openai: cold p50 / exact-hit p50, in-process", _get(openai, "in_process", "speedup", "exact_wall"), "×", "≥ 100×", lambda v: v >= 100),
