@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from cache_policies.models import CachedQuestion, CachePolicy, InvalidationRule, ModelPrice
-from cache_policies.services import layer_purge
+from cache_policies.services import layer_purge, question_purge
 from cache_policies.stats_selectors import stats_window
 
 LIST_COLUMNS = ("layer", "enabled", "ttl_seconds", "scope", "namespace_version", "similarity_threshold")
@@ -56,6 +56,12 @@ class CachedQuestionAdmin(admin.ModelAdmin):
     search_fields = ("question",)
     date_hierarchy = "created_at"
     exclude = ("embedding",)
+    actions = ["purge_questions"]
+
+    @admin.action(description="Purge the cached answers of the selected questions")
+    def purge_questions(self, request, queryset):
+        removed = sum(question_purge(question=entry.question) for entry in queryset)
+        self.message_user(request, f"Purged {removed} cached entries.", messages.SUCCESS)
 
     def has_add_permission(self, request):
         return False

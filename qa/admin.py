@@ -1,8 +1,10 @@
 from django.contrib import admin, messages
+from django.http import HttpResponseRedirect
 
 from qa.models import Chunk, Document, PromptTemplate
 from qa.selectors import document_list
 from qa.services import document_delete, document_ingest, document_reembed, prompt_template_save
+from ragsite.errors import ProviderError
 
 
 @admin.register(Document)
@@ -22,6 +24,14 @@ class DocumentAdmin(admin.ModelAdmin):
     @admin.display(description="chunks", ordering="chunk_count")
     def chunk_count(self, obj: Document) -> int:
         return obj.chunk_count
+
+    def changeform_view(self, request, *args, **kwargs):
+        try:
+            return super().changeform_view(request, *args, **kwargs)
+        except ProviderError as exc:
+            # Embedding happens before anything is written, so nothing was saved.
+            self.message_user(request, f"Not saved: the {exc.provider} provider failed ({exc}).", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def save_model(self, request, obj, form, change):
         document, _ = document_ingest(slug=obj.slug, title=obj.title, content=obj.content, source=obj.source)
