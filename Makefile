@@ -32,7 +32,7 @@ setup: services
 run: setup
 	$(BIN)/python manage.py bootstrap
 	@echo "Serving http://$(HOST):$(PORT)/ with gunicorn ($(WORKERS) workers); Ctrl-C stops it, 'make stop' stops the embedded servers."
-	$(BIN)/gunicorn ragsite.wsgi --workers $(WORKERS) --bind $(HOST):$(PORT) --timeout 120 --access-logfile -
+	$(BIN)/gunicorn ragsite.wsgi -c ragsite/gunicorn.conf.py --workers $(WORKERS) --bind $(HOST):$(PORT)
 
 # Debian's chromium and its driver, for the browser tests.
 browser:

@@ -16,7 +16,7 @@ class Command(BaseCommand):
         username, password = self._ensure_superuser()
         if not Document.objects.exists():
             call_command("ingest", "--sample", verbosity=options["verbosity"])
-        self.stdout.write(f"Admin: http://127.0.0.1:8000/admin/  user {username!r}  password {password!r}")
+        self.stdout.write(f"Admin (/admin/): user {username!r}  password {password!r}")
 
     def _ensure_superuser(self) -> tuple[str, str]:
         username = os.environ.get("DJANGO_SUPERUSER_USERNAME", "admin")
