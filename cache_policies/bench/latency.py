@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 from cache_policies.bench.percentiles import ratio, summary
 from cache_policies.bench.questions import BenchQuestion
+from qa.pipeline import question_answer
 
 STAGES = ("embed", "retrieve", "generate", "total", "wall")
 EXPECTED = {"cold": "miss", "exact": "hit", "semantic": "semantic_hit"}
@@ -33,8 +34,6 @@ Ask = Callable[[str], tuple[str, dict]]
 
 
 def in_process_ask(question: str) -> tuple[str, dict]:
-    from qa.pipeline import question_answer
-
     start = time.perf_counter()
     answer = question_answer(question=question)
     return answer.cache["response"], {**answer.timings_ms, "wall": (time.perf_counter() - start) * 1000}

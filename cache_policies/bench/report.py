@@ -31,6 +31,7 @@ METHOD = """\
   (connect, request, response) over HTTP. The stages are the pipeline's own timings (Server-Timing over HTTP).
 - **HTTP** goes to a real gunicorn (sync workers) started by the bench with the site's settings plus a
   bench URLconf that adds `/api/bench/bare` (a DRF APIView returning `{{"ok": true}}`), the baseline.
+  Throughput: closed loop, the two endpoints in five alternating slices so both see the same background load.
   Each request sends its own `X-Forwarded-For`, so DRF's anonymous throttle (60/min per client) sees many
   clients below their rate, as a crowd would, and still reads and writes its Redis counter per request.
 - **openai profile.** The LLM is the real `openai` client against a local OpenAI-wire server answering

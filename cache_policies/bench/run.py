@@ -20,7 +20,7 @@ from cache_policies.bench.sandbox import bench_purge, bench_settings, server_env
 from cache_policies.bench.semantic_scale import scale_run
 from cache_policies.bench.server import Gunicorn
 from cache_policies.bench.stampede import stampede_run
-from cache_policies.bench.throughput import load_run
+from cache_policies.bench.throughput import Load, loads_compare
 
 
 @dataclass(frozen=True)
@@ -146,8 +146,11 @@ def throughput_compare(client: Client, questions, options: BenchOptions) -> list
     asks = [ask_body(q.question) for q in questions]
     cells = []
     for concurrency in options.concurrency:
-        ask = load_run(client=client, path=ASK_PATH, bodies=asks, concurrency=concurrency, requests=options.requests)
-        bare = load_run(client=client, path=BARE_PATH, bodies=[b"{}"], concurrency=concurrency, requests=options.requests)
+        measured = loads_compare(
+            client=client, loads={"ask": Load(ASK_PATH, asks), "bare": Load(BARE_PATH, [b"{}"])},
+            concurrency=concurrency, requests=options.requests,
+        )
+        ask, bare = measured["ask"], measured["bare"]
         cells.append({
             "concurrency": concurrency, "ask": ask, "bare": bare,
             "p50_over_bare": ratio(ask["latency"]["p50"], bare["latency"]["p50"]),
