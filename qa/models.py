@@ -42,6 +42,21 @@ class Chunk(models.Model):
         return f"{self.document.slug}#{self.ordinal}"
 
 
+class ChunkSentence(models.Model):
+    """One sentence of a chunk, embedded at ingest so the semantic guard never embeds on a lookup."""
+
+    # The unique constraint's index leads with chunk, so the foreign key needs none of its own.
+    chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="sentences", db_index=False)
+    ordinal = models.PositiveIntegerField()
+    embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["chunk", "ordinal"], name="chunk_sentence_chunk_ordinal")]
+
+    def __str__(self) -> str:
+        return f"{self.chunk_id}.{self.ordinal}"
+
+
 class PromptTemplate(models.Model):
     name = models.SlugField(max_length=100, unique=True)
     text = models.TextField(

