@@ -125,6 +125,9 @@ def _on_document_deleted(sender, instance, **kwargs):
 
 
 def _on_template_saved(sender, instance, **kwargs):
+    from qa.pipeline import template_forget
+
+    transaction.on_commit(template_forget)
     if instance.version > 1:
         old = f"tpl-{instance.name}.{instance.version - 1}"
         transaction.on_commit(lambda: template_invalidate(template_part=old))

@@ -72,6 +72,10 @@ def template_dependents_key(*, template: str) -> str:
     return _key("dep", "tpl", template)
 
 
+def throttle_key(*, scope: str, ident: str, window: int) -> str:
+    return _key("throttle", scope, ident, window)
+
+
 def policy_stamp_key() -> str:
     return _key("policy-stamp")
 

@@ -33,6 +33,9 @@ class Answer:
     provider: str
     model: str
 
+    def as_dict(self) -> dict:
+        return {"answer": self.answer, "sources": self.sources, "timings_ms": self.timings_ms, "cache": self.cache}
+
     @property
     def x_cache(self) -> str:
         return {"hit": "HIT", "semantic_hit": "SEMANTIC-HIT"}.get(self.cache["response"], "MISS")
@@ -75,11 +78,22 @@ class _Request:
             self.timings[name] = self.timings.get(name, 0.0) + (time.perf_counter() - start) * 1000
 
 
+_TEMPLATE = {"part": "", "read_at": -1.0}
+TEMPLATE_REFRESH_SECONDS = 0.5
+
+
 def _template_part(gen) -> str:
     if gen.provider != "openai":
         return "tpl-none"  # the extractive answerer reads no prompt template
-    template = active_prompt_template()
-    return f"tpl-{template.name}.{template.version}"
+    # Held in-process like the policies: an exact hit should not wait on a database query.
+    if time.monotonic() - _TEMPLATE["read_at"] > TEMPLATE_REFRESH_SECONDS:
+        template = active_prompt_template()
+        _TEMPLATE.update(part=f"tpl-{template.name}.{template.version}", read_at=time.monotonic())
+    return _TEMPLATE["part"]
+
+
+def template_forget() -> None:
+    _TEMPLATE["read_at"] = -1.0
 
 
 def _response_key(req: _Request, gen) -> str:
@@ -91,11 +105,12 @@ def _response_key(req: _Request, gen) -> str:
 
 
 def question_answer(*, question: str, user_id: int | None = None, cache_mode: str = "default") -> Answer:
+    started = time.perf_counter()
     gen = generator()
     policies = all_policies()
     req = _Request(
         question=question, mode=cache_mode, policies=policies, user_id=user_id,
-        template=_template_part(gen), kb_version=policies["retrieval"].namespace_version,
+        template=_template_part(gen), kb_version=policies["retrieval"].namespace_version, started=started,
     )
     req.stats.question = (keys.text_hash(question), keys.normalize_text(question))
     resp_key = _response_key(req, gen)

@@ -286,6 +286,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # How many proxies stand in front: 0 means X-Forwarded-For is never trusted for rate limits.
+    "NUM_PROXIES": envint("NUM_PROXIES", 0),
     "DEFAULT_THROTTLE_RATES": {
         "ask_anon": os.environ.get("THROTTLE_ASK_ANON", "10000/hour" if TESTING else "60/minute"),
         "ask_user": os.environ.get("THROTTLE_ASK_USER", "100000/hour" if TESTING else "600/minute"),

@@ -40,9 +40,12 @@ def fresh_cache_state():
     """Each test starts with an empty test Redis db, a closed circuit and no policies held in-process."""
     from cache_policies import policies, redis_client
 
+    from qa.pipeline import template_forget
+
     redis_client.breaker.record_success()
     redis_client.call(lambda r: r.flushdb())
     policies._store.forget()
+    template_forget()
     yield
     redis_client.breaker.record_success()
     policies._store.forget()

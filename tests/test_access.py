@@ -114,7 +114,7 @@ def test_it_throttles_anonymous_questions(document, low_ask_rates, redis_conn):
     assert throttled.status_code == 429
     assert 0 < int(throttled["Retry-After"]) <= 60
     assert "throttled" in throttled.json()["detail"].lower()
-    assert redis_conn.keys("*throttle_ask_anon_*"), "the throttle history lives in the shared Redis"
+    assert redis_conn.keys("*:throttle:ask_anon:*"), "the throttle window lives in the shared Redis"
 
 
 @pytest.mark.redis
