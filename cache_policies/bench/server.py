@@ -7,6 +7,8 @@ import time
 from http.client import HTTPConnection
 from pathlib import Path
 
+from django.conf import settings
+
 READY_TIMEOUT = 90.0
 
 
@@ -25,7 +27,8 @@ class Gunicorn:
     def __enter__(self) -> "Gunicorn":
         binary = Path(sys.executable).with_name("gunicorn")
         command = [
-            str(binary), "cache_policies.bench.wsgi:application", "--workers", str(self.workers),
+            str(binary), "cache_policies.bench.wsgi:application", "-c", str(settings.BASE_DIR / "ragsite" / "gunicorn.conf.py"),
+            "--workers", str(self.workers),
             "--bind", f"{self.host}:{self.port}", "--timeout", "120", "--log-level", "warning",
         ]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
