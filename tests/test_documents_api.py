@@ -89,7 +89,7 @@ def test_it_creates_a_document_for_a_token_holder(staff, embeddings):
     assert response.status_code == 201
     assert response.json()["slug"] == "pgvector" and response.json()["version"] == 1
     assert Chunk.objects.get(document__slug="pgvector").text == "Vector search inside PostgreSQL."
-    assert embeddings.counts["embeddings"] == 1
+    assert embeddings.counts["embeddings"] == 2  # the chunks, then their sentences
 
 
 def test_it_creates_a_document_for_a_staff_session(alice):
@@ -152,7 +152,7 @@ def test_it_updates_and_reembeds_a_document(staff, document, embeddings):
     assert response.json()["version"] == 2
     assert response.json()["content"] == "Valkey forks Redis 7.2."
     assert Chunk.objects.get(document=document).text == "Valkey forks Redis 7.2."
-    assert embeddings.counts["embeddings"] == 2
+    assert embeddings.counts["embeddings"] == 4
 
 
 def test_it_answers_404_to_an_update_of_an_unknown_slug(staff):

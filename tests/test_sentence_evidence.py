@@ -42,14 +42,14 @@ def evidence(*, question: str, cached_question: str) -> float:
 
 
 @pytest.mark.django_db
-def test_it_stores_a_unit_vector_per_sentence_in_the_same_embedder_call_as_the_chunk(embed_calls):
+def test_it_stores_a_unit_vector_per_sentence_at_ingest(embed_calls):
     document, _ = document_ingest(slug="with", title="with", content=WITH)
 
     chunk = document.chunks.get()
     sentences = chunk_sentences(text=chunk.text)
     vectors = chunk_sentence_embeddings(chunk_ids=[chunk.id])[chunk.id]
     assert len(sentences) == 3 and chunk.sentences.count() == 3
-    assert embed_calls == [[chunk.text, *sentences]]
+    assert embed_calls == [[chunk.text], sentences]
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert np.allclose(vectors[1], providers.embedder().embed([sentences[1]])[0], atol=1e-5)
 
@@ -60,7 +60,7 @@ def test_it_embeds_nothing_for_an_unchanged_document_and_replaces_sentences_on_r
     old_rows = set(ChunkSentence.objects.values_list("id", flat=True))
 
     document_ingest(slug="with", title="with", content=WITH)
-    assert len(embed_calls) == 1 and set(ChunkSentence.objects.values_list("id", flat=True)) == old_rows
+    assert len(embed_calls) == 2 and set(ChunkSentence.objects.values_list("id", flat=True)) == old_rows
 
     document = document_reembed(document=document)
     assert set(ChunkSentence.objects.values_list("chunk_id", flat=True)) == {document.chunks.get().id}
