@@ -105,7 +105,7 @@ def test_it_stores_no_pickle_anywhere(per_user, redis_conn):
     strings = [redis_conn.get(key) for key in keys if redis_conn.type(key) == b"string"]
 
     assert {"string", "hash", "set"} <= kinds
-    assert any(b"throttle_ask" in key for key in keys), "DRF's throttle history, through django-redis, is checked too"
+    assert any(b":throttle:ask" in key for key in keys), "the throttle window counters are checked too"
     for key in keys:
         for value in stored_values(redis_conn, key):
             assert not value.startswith(PICKLE_PROTO), (key, value[:40])
