@@ -2,7 +2,6 @@
 
 import random
 import threading
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
@@ -42,10 +41,8 @@ def test_it_serves_a_mixed_load_without_errors_or_losses(wire_kb, openai_wire, s
     env = site_env(redis_url=shared_redis_url(), database_url=site_database_url, wire_url=openai_wire.base_url)
 
     with Gunicorn(env=env, workers=2) as site:
-        started = time.monotonic()
         with ThreadPoolExecutor(CONCURRENCY) as pool:
             replies = list(pool.map(lambda step: post_ask(site, *step), plan))
-        seconds = time.monotonic() - started
         again = {question: post_ask(site, question) for question in QUESTIONS}
 
     outcomes = Counter((status, x_cache) for status, x_cache, _ in replies)
@@ -55,4 +52,3 @@ def test_it_serves_a_mixed_load_without_errors_or_losses(wire_kb, openai_wire, s
     assert {x_cache for _, x_cache, _ in again.values()} == {"HIT"}, "every stored answer is readable afterwards"
     assert len(redis_conn.keys("rag-test:resp:*")) == len(QUESTIONS)
     assert stats_requests(redis_conn) == REQUESTS + len(QUESTIONS)
-    assert seconds < 120, f"{REQUESTS} requests took {seconds:.1f}s"
