@@ -1,6 +1,10 @@
-"""Hit/miss counters per layer, in Redis time buckets, written in one pipelined round trip.
+"""Hit/miss counters per layer, in Redis time buckets.
 
-A request collects its events in a StatsRecorder and flushes them once at the end.
+A request collects its events in a StatsRecorder and submits them at the end: they are summed
+in-process and written by a background thread every FLUSH_SECONDS, one Lua call per time
+bucket, so counting costs a request no round trip at all. Readers in this process flush first;
+a worker flushes when it exits. Trade-off: a worker killed with SIGKILL loses its last
+FLUSH_SECONDS of counts.
 Buckets: per minute (kept 24 h) and per hour (kept 30 days), each a hash of integer fields
 so HINCRBY stays atomic across workers:
     <layer>:<outcome>            count (outcome: hit, semantic_hit, miss, bypass, error, off)
@@ -12,7 +16,11 @@ plus the same fields in a running-total hash without expiry, so /metrics can ser
 that only ever go up.
 """
 
+import atexit
+import os
+import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -24,6 +32,7 @@ HOUR_TTL = 30 * 86400
 OUTCOMES = ("hit", "semantic_hit", "miss", "bypass", "error", "off")
 SIMILARITY_BUCKET = 0.02
 QUESTIONS_KEPT = 1000
+FLUSH_SECONDS = 0.1
 # Upper bounds in seconds: from a Redis round trip (sub-millisecond) to an LLM call (seconds).
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -60,23 +69,29 @@ def questions_text_key() -> str:
     return f"{_prefix()}:question-text"
 
 
-# One command and one reply per request: a pipeline of ~30 HINCRBYs cost more to parse
-# (in Python) than everything else an exact cache hit does.
 _FLUSH_LUA = """
-local n = tonumber(ARGV[8])
-for i = 0, n - 1 do
-  local name, amount = ARGV[9 + 2 * i], tonumber(ARGV[10 + 2 * i])
+local n_fields, n_sims, n_questions = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local at = 8
+for i = 1, n_fields do
+  local name, amount = ARGV[at], tonumber(ARGV[at + 1])
   redis.call('HINCRBY', KEYS[1], name, amount)
   redis.call('HINCRBY', KEYS[2], name, amount)
   redis.call('HINCRBY', KEYS[3], name, amount)
+  at = at + 2
 end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
-if ARGV[5] ~= '' then redis.call('HINCRBY', KEYS[4], ARGV[5], 1) end
-if ARGV[6] ~= '' then
-  redis.call('ZINCRBY', KEYS[5], 1, ARGV[6])
+for i = 1, n_sims do
+  redis.call('HINCRBY', KEYS[4], ARGV[at], tonumber(ARGV[at + 1]))
+  at = at + 2
+end
+for i = 1, n_questions do
+  redis.call('ZINCRBY', KEYS[5], tonumber(ARGV[at + 1]), ARGV[at])
+  redis.call('HSETNX', KEYS[6], ARGV[at], ARGV[at + 2])
+  at = at + 3
+end
+if n_questions > 0 then
   redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -tonumber(ARGV[3]) - 1)
-  redis.call('HSETNX', KEYS[6], ARGV[6], ARGV[7])
   redis.call('EXPIRE', KEYS[6], ARGV[4])
 end
 return 1
@@ -90,6 +105,79 @@ def _flush_script(r):
     if _script is None:
         _script = r.register_script(_FLUSH_LUA)
     return _script
+
+
+@dataclass
+class _Bucket:
+    """Counts summed for one (minute, hour) pair, waiting to be written."""
+
+    fields: Counter = field(default_factory=Counter)
+    similarity: Counter = field(default_factory=Counter)
+    questions: dict[str, list] = field(default_factory=dict)  # digest -> [count, text]
+
+    def args(self) -> list:
+        args = [MINUTE_TTL, HOUR_TTL, QUESTIONS_KEPT, HOUR_TTL, len(self.fields), len(self.similarity), len(self.questions)]
+        for name, amount in self.fields.items():
+            args += [name, amount]
+        for bucket, amount in self.similarity.items():
+            args += [bucket, amount]
+        for digest, (count, text) in self.questions.items():
+            args += [digest, count, text]
+        return args
+
+
+def _write(buckets: dict[tuple[int, int], _Bucket]) -> None:
+    if not buckets:
+        return
+
+    def write(r):
+        script = _flush_script(r)
+        pipe = r.pipeline(transaction=False)
+        for (minute, hour), bucket in buckets.items():
+            keys_ = [minute_bucket_key(epoch_minute=minute), hour_bucket_key(epoch_hour=hour), total_key(),
+                     similarity_histogram_key(), questions_rank_key(), questions_text_key()]
+            script(keys=keys_, args=bucket.args(), client=pipe)
+        pipe.execute()
+
+    redis_client.call(write)
+
+
+class _Pending:
+    """This process's counts not yet in Redis, and the thread that writes them."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.buckets: dict[tuple[int, int], _Bucket] = {}
+        self.thread: threading.Thread | None = None
+        self.pid = os.getpid()
+
+    def add(self, recorder: "StatsRecorder", now: float) -> None:
+        with self.lock:
+            if self.pid != os.getpid():  # forked (a gunicorn worker): the parent's thread is not ours
+                self.buckets, self.thread, self.pid = {}, None, os.getpid()
+            recorder.into(self.buckets.setdefault((int(now // 60), int(now // 3600)), _Bucket()))
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="stats-flush", daemon=True)
+                self.thread.start()
+
+    def flush(self) -> None:
+        with self.lock:
+            buckets, self.buckets = self.buckets, {}
+        _write(buckets)
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(FLUSH_SECONDS)
+            self.flush()
+
+
+_pending = _Pending()
+atexit.register(_pending.flush)
+
+
+def flush_pending() -> None:
+    """Write this process's pending counts now (readers call it so they see their own requests)."""
+    _pending.flush()
 
 
 @dataclass
@@ -111,21 +199,24 @@ class StatsRecorder:
         self.add("saved:tokens", tokens)
         self.add("saved:usd_micro", int(usd * 1_000_000))
 
+    def into(self, bucket: _Bucket) -> None:
+        bucket.fields.update(self.fields)
+        if self.similarity is not None:
+            bucket.similarity[f"{self.similarity // SIMILARITY_BUCKET * SIMILARITY_BUCKET:.2f}"] += 1
+        if self.question is not None:
+            digest, text = self.question
+            bucket.questions.setdefault(digest, [0, text[:300]])[0] += 1
+
+    def submit(self, *, now: float | None = None) -> None:
+        """Hand the counts to the background writer (no I/O on the request's path)."""
+        if self.fields:
+            _pending.add(self, time.time() if now is None else now)
+
     def flush(self, *, now: float | None = None) -> None:
+        """Write these counts now, in one round trip."""
         if not self.fields:
             return
         now = time.time() if now is None else now
-        minute_key = minute_bucket_key(epoch_minute=int(now // 60))
-        hour_key = hour_bucket_key(epoch_hour=int(now // 3600))
-
-        similarity = "" if self.similarity is None else f"{self.similarity // SIMILARITY_BUCKET * SIMILARITY_BUCKET:.2f}"
-        digest, text = self.question or ("", "")
-        keys_ = [minute_key, hour_key, total_key(), similarity_histogram_key(), questions_rank_key(), questions_text_key()]
-        args = [MINUTE_TTL, HOUR_TTL, QUESTIONS_KEPT, HOUR_TTL, similarity, digest, text[:300], len(self.fields)]
-        for name, amount in self.fields.items():
-            args += [name, amount]
-
-        def write(r):
-            return _flush_script(r)(keys=keys_, args=args, client=r)
-
-        redis_client.call(write)
+        bucket = _Bucket()
+        self.into(bucket)
+        _write({(int(now // 60), int(now // 3600)): bucket})

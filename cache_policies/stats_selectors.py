@@ -154,6 +154,7 @@ def _ints(raw: dict[bytes, bytes]) -> dict[str, int]:
 
 
 def _hashes_read(keys: list[str]) -> list[dict[str, int]] | None:
+    stats.flush_pending()  # this process's own recent requests first
     def read(r):
         pipe = r.pipeline(transaction=False)
         for key in keys:
@@ -194,6 +195,7 @@ def stats_all_time() -> StatsWindow | None:
 
 def similarity_histogram() -> list[SimilarityBucket] | None:
     """Semantic hits per similarity bucket, for every bucket that has any, lowest similarity first."""
+    stats.flush_pending()  # this process's own recent requests first
     raw = redis_client.call(lambda r: r.hgetall(stats.similarity_histogram_key()))
     if raw is None:
         return None
@@ -202,6 +204,7 @@ def similarity_histogram() -> list[SimilarityBucket] | None:
 
 def questions_top(*, limit: int = 10) -> list[AskedQuestion] | None:
     """The most asked questions (normalized text) with how often they were asked."""
+    stats.flush_pending()  # this process's own recent requests first
 
     def read(r):
         ranked = r.zrevrange(stats.questions_rank_key(), 0, limit - 1, withscores=True)

@@ -121,7 +121,7 @@ def question_answer(*, question: str, user_id: int | None = None, cache_mode: st
         raise
     finally:
         req.stats.add("requests")
-        req.stats.flush()
+        req.stats.submit()
 
 
 def _question_answer(req: _Request, gen, resp_key: str) -> Answer:

@@ -12,3 +12,10 @@ def post_worker_init(worker):
     from qa.providers import embedder
 
     embedder().embed(["warm up"])
+
+
+def worker_exit(server, worker):
+    # Counters are written in the background; write what this worker still holds.
+    from cache_policies.stats import flush_pending
+
+    flush_pending()

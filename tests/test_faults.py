@@ -190,7 +190,7 @@ def test_it_answers_502_when_the_embedding_provider_fails_and_caches_nothing(api
 
     assert response.status_code == 502
     assert response.json() == {
-        "detail": "The openai provider failed: HTTP 500: Error code: 500 - wire server told to fail",
+        "detail": "The openai provider failed: HTTP 500: wire server told to fail",
         "code": "provider_error",
     }
     assert openai_wire.counts["embeddings"] == 3, "the client's two retries, then the error"
@@ -214,7 +214,7 @@ def test_it_answers_502_when_only_the_llm_fails_and_keeps_the_answer_uncached(ap
     response = post_ask(api)
 
     assert response.status_code == 502
-    assert response.json()["detail"] == "The openai provider failed: HTTP 503: Error code: 503 - wire server told to fail"
+    assert response.json()["detail"] == "The openai provider failed: HTTP 503: wire server told to fail"
     assert openai_wire.counts == {"chat": 3}, "embedding and retrieval were cached; the chat call and its two retries failed"
     assert_nothing_of_the_answer_cached(redis_conn)
 
