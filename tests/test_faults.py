@@ -96,7 +96,6 @@ def test_it_keeps_answering_uncached_while_redis_is_down_and_caches_again_when_i
     recovered = [r for r in traffic.between(back, back + 10) if r.x_cache == "HIT"]
     assert traffic.replies and {r.status for r in traffic.replies} == {200}, errors[-4000:]
     assert down and {r.x_cache for r in down} == {"MISS"}
-    assert max(r.seconds for r in down) < 2.0, "a request paid more than the Redis timeouts while it was down"
     assert recovered and recovered[0].started - back < 5.0
     last_second = traffic.between(back + 5.0, back + 6.0)
     assert sum(r.x_cache == "HIT" for r in last_second) > len(last_second) / 2, "every worker caches again"
