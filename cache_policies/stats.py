@@ -147,6 +147,7 @@ class _Pending:
 
     def __init__(self):
         self.lock = threading.Lock()
+        self.writing = threading.Lock()
         self.buckets: dict[tuple[int, int], _Bucket] = {}
         self.thread: threading.Thread | None = None
         self.pid = os.getpid()
@@ -155,15 +156,19 @@ class _Pending:
         with self.lock:
             if self.pid != os.getpid():  # forked (a gunicorn worker): the parent's thread is not ours
                 self.buckets, self.thread, self.pid = {}, None, os.getpid()
+                self.writing = threading.Lock()
             recorder.into(self.buckets.setdefault((int(now // 60), int(now // 3600)), _Bucket()))
             if self.thread is None:
                 self.thread = threading.Thread(target=self._run, name="stats-flush", daemon=True)
                 self.thread.start()
 
     def flush(self) -> None:
-        with self.lock:
-            buckets, self.buckets = self.buckets, {}
-        _write(buckets)
+        # One writer at a time, so a caller of flush_pending() also waits for a write the
+        # background thread has already taken out of `buckets` but not yet finished.
+        with self.writing:
+            with self.lock:
+                buckets, self.buckets = self.buckets, {}
+            _write(buckets)
 
     def _run(self) -> None:
         while True:
