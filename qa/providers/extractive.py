@@ -74,8 +74,9 @@ def _best(candidates: list[Candidate], question_terms: set[str]) -> list[Candida
         # No word in common: the retriever still put the first passage on top, so open it.
         return [c for c in candidates if c.passage == 0][:2]
     best = score(ranked[0])
-    # Two sentences, and a third only when it is nearly as relevant.
-    return ranked[:2] + [c for c in ranked[2:3] if score(c) >= best / 2]
+    # The best sentence, and up to two more only when they are at least half as relevant:
+    # a weak second sentence from another passage reads as an answer to a different question.
+    return ranked[:1] + [c for c in ranked[1:3] if score(c) >= best / 2]
 
 
 class ExtractiveGenerator:
