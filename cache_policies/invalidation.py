@@ -27,6 +27,15 @@ def rules_for(*, event: str) -> dict[str, str]:
     return dict(InvalidationRule.objects.filter(event=event, enabled=True).values_list("layer", "action"))
 
 
+def _rules_apply(*, event: str) -> set[str]:
+    """Bump the namespace of every layer the event drops whole; return the layers it purges by dependents."""
+    rules = rules_for(event=event)
+    for layer, action in rules.items():
+        if action == Action.WHOLE_LAYER:
+            policy_namespace_bump(layer=layer)
+    return {layer for layer, action in rules.items() if action == Action.DEPENDENTS}
+
+
 def _purge_tagged(*, tag: str, layers: set[str]) -> int | None:
     """Delete the members of a tag set that belong to the given layers; None if Redis is down."""
 
@@ -75,11 +84,7 @@ def _entries_delete(*, entries: list[CachedQuestion], layers: set[str]) -> int |
 
 def document_invalidate(*, document_id: int, event: str) -> dict[str, int]:
     """Apply the rules for a document event. Returns counts per kind of removal."""
-    rules = rules_for(event=event)
-    whole = {layer for layer, action in rules.items() if action == Action.WHOLE_LAYER}
-    for layer in whole:
-        policy_namespace_bump(layer=layer)
-    dependents = {layer for layer, action in rules.items() if action == Action.DEPENDENTS}
+    dependents = _rules_apply(event=event)
     tagged = _purge_tagged(tag=keys.dependents_key(document_id=document_id), layers=dependents & set(_LAYER_PREFIX))
     displaced = 0
     if event == Event.DOCUMENT_CHANGED and dependents & set(_LAYER_PREFIX):
@@ -94,10 +99,7 @@ def document_invalidate(*, document_id: int, event: str) -> dict[str, int]:
 
 
 def template_invalidate(*, template_part: str) -> int:
-    layers = {layer for layer, action in rules_for(event=Event.PROMPT_CHANGED).items() if action == Action.DEPENDENTS}
-    for layer, action in rules_for(event=Event.PROMPT_CHANGED).items():
-        if action == Action.WHOLE_LAYER:
-            policy_namespace_bump(layer=layer)
+    layers = _rules_apply(event=Event.PROMPT_CHANGED)
     return _purge_tagged(tag=keys.template_dependents_key(template=template_part), layers=layers & set(_LAYER_PREFIX)) or 0
 
 

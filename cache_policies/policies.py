@@ -35,7 +35,11 @@ class Policy:
 
 
 _DISABLED = {
-    layer: Policy(layer, False, 0, "shared", 1, 1.0, 1.0, True, 1.0, 30.0) for layer in Layer.values
+    layer: Policy(
+        layer=layer, enabled=False, ttl_seconds=0, scope="shared", namespace_version=1, similarity_threshold=1.0,
+        guard_min_overlap=1.0, guard_contrast=True, guard_min_evidence=1.0, lock_timeout_seconds=30.0,
+    )
+    for layer in Layer.values
 }
 
 

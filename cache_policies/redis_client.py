@@ -68,7 +68,3 @@ def call(operation: Callable[[Redis], T], *, default: Any = None) -> T | Any:
         return default
     breaker.record_success()
     return result
-
-
-def is_up() -> bool:
-    return bool(call(lambda r: r.ping(), default=False))

@@ -104,14 +104,35 @@ def _response_key(req: _Request, gen) -> str:
     )
 
 
+def _request(*, question: str, mode: str, user_id: int | None, gen, started: float) -> _Request:
+    policies = all_policies()
+    return _Request(
+        question=question, mode=mode, policies=policies, user_id=user_id,
+        template=_template_part(gen), kb_version=policies["retrieval"].namespace_version, started=started,
+    )
+
+
+def _embedding_key(req: _Request, emb) -> str:
+    return keys.embedding_key(
+        namespace=req.policies["embedding"].namespace_version, provider=emb.provider, model=emb.model, text=req.question
+    )
+
+
+def _retrieval_key(req: _Request, emb) -> str:
+    return keys.retrieval_key(
+        namespace=req.policies["retrieval"].namespace_version, kb_version=req.kb_version, embedding_model=emb.model,
+        top_k=settings.RETRIEVAL_TOP_K, text=req.question,
+    )
+
+
+def _document_tags(document_ids) -> list[str]:
+    return [keys.dependents_key(document_id=int(d)) for d in set(document_ids)]
+
+
 def question_answer(*, question: str, user_id: int | None = None, cache_mode: str = "default") -> Answer:
     started = time.perf_counter()
     gen = generator()
-    policies = all_policies()
-    req = _Request(
-        question=question, mode=cache_mode, policies=policies, user_id=user_id,
-        template=_template_part(gen), kb_version=policies["retrieval"].namespace_version, started=started,
-    )
+    req = _request(question=question, mode=cache_mode, user_id=user_id, gen=gen, started=started)
     req.stats.question = (keys.text_hash(question), keys.normalize_text(question))
     resp_key = _response_key(req, gen)
     try:
@@ -126,19 +147,17 @@ def question_answer(*, question: str, user_id: int | None = None, cache_mode: st
 
 def _question_answer(req: _Request, gen, resp_key: str) -> Answer:
     cached = _response_lookup(req, resp_key)
-    if cached is None and req.access("response").read:
-        with singleflight.leadership(key=resp_key, timeout=req.policies["response"].lock_timeout_seconds) as lead:
-            if not lead:
-                cached = singleflight.wait_for(
-                    key=resp_key, read=lambda: layers.json_get(key=resp_key),
-                    timeout=req.policies["response"].lock_timeout_seconds,
-                )
-                if cached is not None:
-                    req.note("response", "hit")
-            if cached is None:
-                return _answer_fresh(req, gen, resp_key)
-    elif cached is None:
+    if cached is not None:
+        return _from_cache(req, cached, resp_key)
+    if not req.access("response").read:
         return _answer_fresh(req, gen, resp_key)
+    timeout = req.policies["response"].lock_timeout_seconds
+    with singleflight.leadership(key=resp_key, timeout=timeout) as lead:
+        if not lead:
+            cached = singleflight.wait_for(key=resp_key, read=lambda: layers.json_get(key=resp_key), timeout=timeout)
+        if cached is None:
+            return _answer_fresh(req, gen, resp_key)
+    req.note("response", "hit")
     return _from_cache(req, cached, resp_key)
 
 
@@ -218,7 +237,7 @@ def _embedding(req: _Request) -> np.ndarray:
     emb = embedder()
     policy = req.policies["embedding"]
     access = req.access("embedding")
-    key = keys.embedding_key(namespace=policy.namespace_version, provider=emb.provider, model=emb.model, text=req.question)
+    key = _embedding_key(req, emb)
     with req.stage("embed"):
         start = time.perf_counter()
         vector = layers.embedding_get(key=key, dimensions=emb.dimensions) if access.read else None
@@ -236,10 +255,7 @@ def _retrieval(req: _Request, vector: np.ndarray) -> tuple[list[Passage], str]:
     emb = embedder()
     policy = req.policies["retrieval"]
     access = req.access("retrieval")
-    key = keys.retrieval_key(
-        namespace=policy.namespace_version, kb_version=req.kb_version, embedding_model=emb.model,
-        top_k=settings.RETRIEVAL_TOP_K, text=req.question,
-    )
+    key = _retrieval_key(req, emb)
     with req.stage("retrieve"):
         start = time.perf_counter()
         cached = layers.json_get(key=key) if access.read else None
@@ -251,7 +267,7 @@ def _retrieval(req: _Request, vector: np.ndarray) -> tuple[list[Passage], str]:
         if access.write and passages:
             stored = layers.json_set_with_dependents(
                 key=key, value={"chunks": [[p.chunk_id, p.score] for p in passages]}, policy=policy,
-                tag_keys=[keys.dependents_key(document_id=d) for d in {p.document_id for p in passages}],
+                tag_keys=_document_tags(p.document_id for p in passages),
             )
             if stored:
                 _fenced(key, passages)
@@ -293,7 +309,7 @@ def _semantic_lookup(req: _Request, vector: np.ndarray, passages: list[Passage],
         # so a repeat is an exact hit and single-flight followers find it.
         layers.json_set_with_dependents(
             key=resp_key, value=cached, policy=req.policies["response"],
-            tag_keys=[keys.dependents_key(document_id=int(d)) for d in cached.get("document_versions", {})],
+            tag_keys=_document_tags(cached.get("document_versions", {})),
         )
         req.note("response", "semantic_hit", time.perf_counter() - start)
         req.stats.layer("semantic", "hit", time.perf_counter() - start)
@@ -317,7 +333,7 @@ def _response_store(req, gen, generation: Generation, passages, sources, resp_ke
         "created_at": timezone.now().isoformat(),
         "document_versions": {str(p.document_id): p.document_version for p in passages},
     }
-    tags = [keys.dependents_key(document_id=d) for d in {p.document_id for p in passages}]
+    tags = _document_tags(p.document_id for p in passages)
     if gen.provider == "openai":
         tags.append(keys.template_dependents_key(template=req.template))
     stored = layers.json_set_with_dependents(key=resp_key, value=value, policy=req.policies["response"], tag_keys=tags)
@@ -334,16 +350,5 @@ def _response_store(req, gen, generation: Generation, passages, sources, resp_ke
 def question_keys(*, question: str) -> list[str]:
     """The shared-scope keys a question's entries live under now (for a targeted purge)."""
     gen, emb = generator(), embedder()
-    policies = all_policies()
-    req = _Request(
-        question=question, mode="default", policies=policies, user_id=None,
-        template=_template_part(gen), kb_version=policies["retrieval"].namespace_version,
-    )
-    return [
-        _response_key(req, gen),
-        keys.retrieval_key(
-            namespace=policies["retrieval"].namespace_version, kb_version=req.kb_version, embedding_model=emb.model,
-            top_k=settings.RETRIEVAL_TOP_K, text=question,
-        ),
-        keys.embedding_key(namespace=policies["embedding"].namespace_version, provider=emb.provider, model=emb.model, text=question),
-    ]
+    req = _request(question=question, mode="default", user_id=None, gen=gen, started=time.perf_counter())
+    return [_response_key(req, gen), _retrieval_key(req, emb), _embedding_key(req, emb)]

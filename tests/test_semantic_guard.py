@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 from pydoc_data.topics import topics
 
@@ -8,6 +9,7 @@ from cache_policies.policies import Policy, policies_changed
 from qa.providers.base import Passage
 
 GUARD = Policy("semantic", True, 3600, "shared", 1, 0.35, 0.3, True, 0.78, 30.0)
+QUESTION_VECTOR = np.zeros(384, dtype=np.float32)  # these checks refuse before the evidence step reads it
 
 
 def passage(chunk_id: int, document_id: int) -> Passage:
@@ -56,7 +58,8 @@ def test_it_refuses_a_one_word_contrast_that_retrieves_the_same_chunks():
     cached = candidate("which values are considered false", similarity=0.87, chunk_ids=[7, 8], document_ids=[1, 1])
 
     rejection = semantic.guard_rejection(
-        candidate=cached, question="Which values are considered true?", passages=[passage(7, 1), passage(8, 1)], policy=GUARD
+        candidate=cached, question="Which values are considered true?", passages=[passage(7, 1), passage(8, 1)], policy=GUARD,
+        embedding=QUESTION_VECTOR,
     )
 
     assert rejection == "content"
@@ -66,7 +69,8 @@ def test_it_refuses_a_candidate_whose_best_chunk_the_question_did_not_retrieve()
     cached = candidate("how do i join strings", similarity=0.9, chunk_ids=[7, 8], document_ids=[1, 1])
 
     rejection = semantic.guard_rejection(
-        candidate=cached, question="How do I glue strings together?", passages=[passage(9, 1), passage(10, 1)], policy=GUARD
+        candidate=cached, question="How do I glue strings together?", passages=[passage(9, 1), passage(10, 1)], policy=GUARD,
+        embedding=QUESTION_VECTOR,
     )
 
     assert rejection == "retrieval"
