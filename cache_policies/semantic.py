@@ -12,6 +12,7 @@ Cosine similarity alone serves wrong answers to questions that differ by one wor
 """
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -229,10 +230,18 @@ def candidates_nearest(*, namespace: str, scope: str, embedding: np.ndarray, thr
     return [Candidate(entry=row, similarity=1.0 - row.distance) for row in rows if row.distance <= 1.0 - threshold]
 
 
+EXPIRED_PRUNE_SECONDS = 60
+_pruned_at = {"t": -EXPIRED_PRUNE_SECONDS}
+
+
 def question_index(
     *, namespace: str, scope: str, question: str, embedding: np.ndarray, response_key: str,
     retrieval_key: str, passages: list[Passage], policy: Policy,
 ) -> None:
+    # Lookups skip expired rows; this removes them, once a minute per process, on a path that writes anyway.
+    if time.monotonic() - _pruned_at["t"] >= EXPIRED_PRUNE_SECONDS:
+        _pruned_at["t"] = time.monotonic()
+        expired_prune()
     expires = timezone.now() + timedelta(seconds=policy.ttl_seconds) if policy.ttl_seconds else None
     CachedQuestion.objects.update_or_create(
         response_key=response_key,

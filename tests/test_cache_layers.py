@@ -147,3 +147,20 @@ def test_the_key_names_its_layer_version_models_and_scope(settings):
     assert (layer, ns, kb, provider, model, tpl, k, scope) == (
         "resp", "v3", "kb2", "openai", "gpt-4o-mini", "tpl-default.7", "k5", "shared")
     assert digest == keys.text_hash("hi   THERE") and len(digest) == 64
+
+
+def test_it_prunes_expired_rows_from_the_semantic_index(kb):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from cache_policies import semantic
+
+    CachedQuestion.objects.create(
+        namespace="old", scope="shared", question="stale", embedding=[0.0] * 383 + [1.0], response_key="gone",
+        kth_score=0.5, expires_at=timezone.now() - timedelta(seconds=1),
+    )
+    semantic._pruned_at["t"] = -semantic.EXPIRED_PRUNE_SECONDS
+    question_answer(question=QUESTION)
+    assert not CachedQuestion.objects.filter(response_key="gone").exists()
+    assert CachedQuestion.objects.count() == 1
