@@ -72,8 +72,9 @@ def template_dependents_key(*, template: str) -> str:
     return _key("dep", "tpl", template)
 
 
-def throttle_key(*, scope: str, ident: str, window: int) -> str:
-    return _key("throttle", scope, ident, window)
+def throttle_key(*, scope: str, ident: str) -> str:
+    """The log of a client's recent requests; ident (a user id or an address) enters as a sha256."""
+    return _key("throttle", scope, hashlib.sha256(ident.encode()).hexdigest()[:24])
 
 
 def policy_stamp_key() -> str:

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from qa.models import Document
 from qa.selectors import document_list
 from qa.services import document_delete, document_ingest
+from qa.throttles import DocumentWriteThrottle
 
 
 class DocumentPagination(LimitOffsetPagination):
@@ -62,6 +63,9 @@ class _DocumentApi(APIView):
         if self.request.method in permissions.SAFE_METHODS:
             return [permissions.AllowAny()]
         return [permissions.IsAdminUser()]
+
+    def get_throttles(self):
+        return [] if self.request.method in permissions.SAFE_METHODS else [DocumentWriteThrottle()]
 
     def _detail(self, slug: str, *, status_code: int = status.HTTP_200_OK) -> Response:
         document = get_object_or_404(document_list(), slug=slug)

@@ -1,45 +1,34 @@
-"""Rate limits for /api/ask: one INCR per request in a fixed window, instead of DRF's
-read-modify-write of a JSON history (two round trips and a race between workers).
+"""Rate limits for every path that can reach a provider: /api/ask, the ask form and document writes.
 
-While Redis is down the rate can't be counted: requests go through rather than all failing.
+One sliding-window check per request (cache_policies.ratelimit: one Lua call in Redis). The ask form
+and /api/ask draw on the same budget, so switching paths earns a client nothing.
 """
-
-import hashlib
-import time
 
 from rest_framework.throttling import SimpleRateThrottle
 
-from cache_policies import keys, redis_client
+from cache_policies import keys, ratelimit
 
 
-class _WindowThrottle(SimpleRateThrottle):
+class _SlidingThrottle(SimpleRateThrottle):
     def identity(self, request) -> str | None:
         raise NotImplementedError
 
     def allow_request(self, request, view) -> bool:
+        self._wait = 0.0
         if self.rate is None or (ident := self.identity(request)) is None:
             return True
-        window = int(time.time() // self.duration)
-        key = keys.throttle_key(scope=self.scope, ident=hashlib.sha256(ident.encode()).hexdigest()[:24], window=window)
-
-        def count(r):
-            pipe = r.pipeline(transaction=False)
-            pipe.incr(key)
-            pipe.expire(key, self.duration + 1, nx=True)
-            return pipe.execute()[0]
-
-        seen = redis_client.call(count)
-        self._wait = self.duration - (time.time() % self.duration)
-        return seen is None or seen <= self.num_requests
+        key = keys.throttle_key(scope=self.scope, ident=ident)
+        self._wait = ratelimit.rate_check(key=key, limit=self.num_requests, period=self.duration)
+        return self._wait == 0.0
 
     def wait(self) -> float:
         return self._wait
 
-    def get_cache_key(self, request, view):  # unused: allow_request keys the window itself
+    def get_cache_key(self, request, view):  # unused: allow_request keys the log itself
         return None
 
 
-class AskAnonThrottle(_WindowThrottle):
+class AskAnonThrottle(_SlidingThrottle):
     scope = "ask_anon"
 
     def identity(self, request):
@@ -47,8 +36,27 @@ class AskAnonThrottle(_WindowThrottle):
         return None if request.user.is_authenticated else self.get_ident(request)
 
 
-class AskUserThrottle(_WindowThrottle):
+class AskUserThrottle(_SlidingThrottle):
     scope = "ask_user"
 
     def identity(self, request):
         return str(request.user.pk) if request.user.is_authenticated else None
+
+
+class DocumentWriteThrottle(_SlidingThrottle):
+    """Document writes embed text: staff and tokens get a budget of their own."""
+
+    scope = "document_write"
+
+    def identity(self, request):
+        # Only staff may write (permissions run before throttles), so every writer is signed in.
+        return str(request.user.pk) if request.user.is_authenticated else None
+
+
+ASK_THROTTLES = (AskAnonThrottle, AskUserThrottle)
+
+
+def ask_wait(request) -> float:
+    """Seconds until this client may ask again (0.0: now), for pages outside DRF (the ask form)."""
+    refused = [throttle for throttle in (cls() for cls in ASK_THROTTLES) if not throttle.allow_request(request, None)]
+    return max((throttle.wait() for throttle in refused), default=0.0)

@@ -1,14 +1,18 @@
 from django.shortcuts import get_object_or_404, render
 
+from cache_policies.ratelimit import retry_after
 from ragsite.errors import ProviderError
 
 from qa.ask_api import answer_headers
 from qa.forms import AskForm
 from qa.models import Document
 from qa.pipeline import question_answer
+from qa.throttles import ask_wait
 
 
 def home(request):
+    if request.method == "POST" and (wait := ask_wait(request)):
+        return _throttled(request, wait)
     form = AskForm(request.POST or None)
     answer, status = None, 400 if form.errors else 200
     if request.method == "POST" and form.is_valid():
@@ -24,6 +28,17 @@ def home(request):
     if answer is not None:
         for header, value in answer_headers(answer).items():
             response[header] = value
+    return response
+
+
+def _throttled(request, wait: float):
+    """The form's 429: the question stays in the box, with when to ask again."""
+    seconds = retry_after(wait)
+    form = AskForm(request.POST)
+    form.errors.clear()  # not validated: only the rate is wrong
+    form.add_error(None, f"You are asking faster than this site answers. Please try again in {seconds} s.")
+    response = render(request, "qa/home.html", {"form": form}, status=429)
+    response["Retry-After"] = str(seconds)
     return response
 
 

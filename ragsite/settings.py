@@ -291,6 +291,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "ask_anon": os.environ.get("THROTTLE_ASK_ANON", "10000/hour" if TESTING else "60/minute"),
         "ask_user": os.environ.get("THROTTLE_ASK_USER", "100000/hour" if TESTING else "600/minute"),
+        "document_write": os.environ.get("THROTTLE_DOCUMENT_WRITE", "100000/hour" if TESTING else "60/minute"),
     },
     "EXCEPTION_HANDLER": "ragsite.errors.api_exception_handler",
 }

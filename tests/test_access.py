@@ -5,6 +5,7 @@ import re
 import secrets
 import subprocess
 import sys
+import time
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -98,7 +99,8 @@ def test_it_refuses_a_session_write_without_a_csrf_token(users, document, redis_
 @pytest.fixture
 def low_ask_rates(settings, monkeypatch):
     settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"ask_anon": "3/minute", "ask_user": "5/minute"},
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"ask_anon": "3/minute", "ask_user": "5/minute", "document_write": "2/minute"},
     }
     # DRF copies the rates onto the throttle class when it is defined; a settings override alone misses them.
     monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"])
@@ -125,6 +127,75 @@ def test_it_gives_signed_in_users_their_own_higher_rate(users, document, low_ask
     member = token_client(users["member"])
     statuses = [member.post("/api/ask", {"question": QUESTION}, format="json").status_code for _ in range(6)]
     assert statuses == [200] * 5 + [429]
+
+
+@pytest.mark.redis
+def test_it_throttles_the_ask_form_like_the_api(document, low_ask_rates, redis_conn):
+    client = Client()
+    statuses = [client.post("/", {"question": f"{QUESTION} {i}"}).status_code for i in range(3)]
+    throttled = client.post("/", {"question": "A new question nobody asked"})
+
+    assert statuses == [200, 200, 200]
+    assert throttled.status_code == 429
+    assert 0 < int(throttled["Retry-After"]) <= 60
+    page = throttled.content.decode()
+    assert f"try again in {throttled['Retry-After']} s" in page
+    assert "A new question nobody asked" in page, "the question stays in the box"
+    assert APIClient().post("/api/ask", {"question": QUESTION}, format="json").status_code == 429
+
+
+@pytest.mark.redis
+def test_it_counts_the_form_and_the_api_against_one_budget(users, document, low_ask_rates, redis_conn):
+    api, form = token_client(users["member"]), Client()
+    form.force_login(users["member"])
+    api_statuses = [api.post("/api/ask", {"question": QUESTION}, format="json").status_code for _ in range(4)]
+    assert api_statuses == [200] * 4
+    assert form.post("/", {"question": QUESTION}).status_code == 200
+    assert form.post("/", {"question": QUESTION}).status_code == 429
+
+
+@pytest.fixture
+def per_second_rate(settings, monkeypatch):
+    rates = {"ask_anon": "4/second", "ask_user": "4/second", "document_write": "4/second"}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
+    monkeypatch.setattr(SimpleRateThrottle, "THROTTLE_RATES", rates)
+
+
+def _wait_until_just_before_a_whole_second() -> None:
+    deadline = time.monotonic() + 5
+    while not 0.8 < time.time() % 1 < 0.85:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+
+
+@pytest.mark.redis
+def test_it_allows_no_burst_across_a_window_boundary(document, per_second_rate, redis_conn):
+    client = APIClient()
+    client.post("/api/ask", {"question": QUESTION}, format="json")  # warm the cache: the burst is all hits
+    redis_conn.delete(*redis_conn.keys("*:throttle:*"))
+    _wait_until_just_before_a_whole_second()
+    sent = []
+    for _ in range(16):  # straddles the boundary: a fixed window would let 4 + 4 through at once
+        before = time.time()
+        status = client.post("/api/ask", {"question": QUESTION}, format="json").status_code
+        sent.append((before, time.time(), status))
+    allowed = [(before, after) for before, after, status in sent if status == 200]
+
+    assert {status for *_, status in sent} == {200, 429}
+    # Each allowed request happened within its (before, after); any 5 allowed ones must span a second.
+    for first, fifth in zip(allowed, allowed[4:]):
+        assert fifth[1] - first[0] >= 1.0, "more than 4 requests got through within one second"
+
+
+@pytest.mark.redis
+def test_it_throttles_document_writes(users, document, low_ask_rates, redis_conn):
+    staff = token_client(users["staff"])
+    statuses = [
+        staff.put("/api/documents/with", {"title": f"With {i}", "content": DOCUMENT["content"]}, format="json").status_code
+        for i in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+    assert staff.get("/api/documents/with").status_code == 200, "reads are not throttled"
 
 
 # --- CSRF ---------------------------------------------------------------------------
