@@ -53,10 +53,18 @@ def semantic_namespace(*, namespace: int, response_namespace: int, kb_version: i
     return _key("sem", f"v{namespace}", f"r{response_namespace}", f"kb{kb_version}", provider, model, template, f"k{top_k}")
 
 
-def scope_part(*, user_id: int | None) -> str:
-    if user_id is None:
+def scope_part(*, user_id: int | None, per_user: bool) -> str:
+    if not per_user:
         return "shared"
+    if user_id is None:
+        # Not "shared": answers cached while the layer was shared must not reach anyone once it is per user.
+        return "anon"
     return "u" + hashlib.sha256(f"{settings.SECRET_KEY}:{user_id}".encode()).hexdigest()[:16]
+
+
+def response_key_scope(key: str) -> str:
+    """The scope part of a response key (the part before the question's hash)."""
+    return key.rsplit(":", 2)[-2]
 
 
 def lock_key(*, key: str) -> str:

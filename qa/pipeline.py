@@ -60,9 +60,14 @@ class _Request:
     def access(self, layer: str) -> Access:
         return Access.of(policy=self.policies[layer], mode=self.mode)
 
-    def scope(self, layer: str) -> str:
-        per_user = self.policies[layer].scope == Scope.PER_USER
-        return keys.scope_part(user_id=self.user_id if per_user else None)
+    def scope(self) -> str:
+        """One scope for an answer's exact key and its semantic index entry: per user if either layer says so.
+
+        Mixed scopes leaked: a per-user response layer with a shared semantic one served one user's answer
+        to another through the semantic index.
+        """
+        per_user = Scope.PER_USER in (self.policies["response"].scope, self.policies["semantic"].scope)
+        return keys.scope_part(user_id=self.user_id, per_user=per_user)
 
     def note(self, layer: str, outcome: str, seconds: float = 0.0) -> None:
         reported = {"bypass": "miss" if self.mode == "no-cache" else "off"}.get(outcome, outcome)
@@ -100,7 +105,7 @@ def _response_key(req: _Request, gen) -> str:
     return keys.response_key(
         namespace=req.policies["response"].namespace_version, kb_version=req.kb_version,
         provider=gen.provider, model=gen.model, template=req.template, top_k=settings.RETRIEVAL_TOP_K,
-        scope=req.scope("response"), text=req.question,
+        scope=req.scope(), text=req.question,
     )
 
 
@@ -290,10 +295,11 @@ def _semantic_lookup(req: _Request, vector: np.ndarray, passages: list[Passage],
         return None
     start = time.perf_counter()
     for candidate in semantic.candidates_nearest(
-        namespace=_semantic_namespace(req), scope=req.scope("semantic"), embedding=vector,
+        namespace=_semantic_namespace(req), scope=req.scope(), embedding=vector,
         threshold=policy.similarity_threshold,
     ):
-        if candidate.entry.response_key == resp_key:
+        # The index row's scope should match its key's; a row written under older, mixed scopes may not.
+        if candidate.entry.response_key == resp_key or keys.response_key_scope(candidate.entry.response_key) != req.scope():
             continue
         if semantic.guard_rejection(
             candidate=candidate, question=req.question, passages=passages, policy=policy, embedding=vector
@@ -341,7 +347,7 @@ def _response_store(req, gen, generation: Generation, passages, sources, resp_ke
         return
     if stored and req.policies["semantic"].enabled:
         semantic.question_index(
-            namespace=_semantic_namespace(req), scope=req.scope("semantic"), question=keys.normalize_text(req.question),
+            namespace=_semantic_namespace(req), scope=req.scope(), question=keys.normalize_text(req.question),
             embedding=vector, response_key=resp_key, retrieval_key=ret_key, passages=passages,
             policy=req.policies["response"],
         )
