@@ -12,11 +12,15 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django_redis import get_redis_connection
+from django_redis.exceptions import ConnectionInterrupted
 from redis import Redis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+# Not RedisErrors: RedisClusterException (a slot no node covers) and django-redis's ConnectionInterrupted
+# (the cluster client could not be built: no node answered).
+FAILURES = (RedisError, RedisClusterException, ConnectionInterrupted, OSError)
 
 
 class CircuitBreaker:
@@ -62,7 +66,7 @@ def call(operation: Callable[[Redis], T], *, default: Any = None) -> T | Any:
         return default
     try:
         result = operation(connection())
-    except (RedisError, OSError) as exc:
+    except FAILURES as exc:
         logger.warning("redis unavailable, serving uncached: %s", exc)
         breaker.record_failure()
         return default

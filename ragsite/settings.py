@@ -183,9 +183,14 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = envurl("REDIS_URL", ("redis", "rediss", "unix"))
 REDIS_SENTINELS = envhostports("REDIS_SENTINELS")
 REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "mymaster")
+REDIS_CLUSTER_NODES = envhostports("REDIS_CLUSTER_NODES")
+if sum(map(bool, (REDIS_URL, REDIS_SENTINELS, REDIS_CLUSTER_NODES))) > 1:
+    raise ImproperlyConfigured("Set one of REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES, not several")
+if REDIS_CLUSTER_NODES:
+    # Display only: the nodes come from CLUSTER_NODES (a cluster has no databases but db 0).
+    host, port = REDIS_CLUSTER_NODES[0]
+    REDIS_URL = f"redis://{host}:{port}/0"
 if REDIS_SENTINELS:
-    if REDIS_URL:
-        raise ImproperlyConfigured("Set REDIS_URL or REDIS_SENTINELS, not both")
     # The sentinels name the master; LOCATION carries the service name and the db, not a host.
     REDIS_URL = f"redis://{REDIS_SENTINEL_MASTER}/{envint('REDIS_SENTINEL_DB', 0)}"
 EMBEDDED_REDIS = REDIS_URL is None
@@ -222,6 +227,16 @@ if REDIS_SENTINELS:
             "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
             "SENTINELS": REDIS_SENTINELS,
             "SENTINEL_KWARGS": {"socket_timeout": REDIS_SOCKET_TIMEOUT, "socket_connect_timeout": REDIS_SOCKET_TIMEOUT},
+        }
+    )
+if REDIS_CLUSTER_NODES:
+    CACHES["default"]["OPTIONS"].update(
+        {
+            "CLIENT_CLASS": "cache_policies.redis_cluster.ClusterClient",
+            "CONNECTION_FACTORY": "cache_policies.redis_cluster.ClusterConnectionFactory",
+            "CLUSTER_NODES": REDIS_CLUSTER_NODES,
+            # RedisCluster keeps a pool per node and has no health_check_interval.
+            "CONNECTION_POOL_KWARGS": {"max_connections": 64},
         }
     )
 SESSION_ENGINE = "django.contrib.sessions.backends.db"

@@ -9,7 +9,7 @@ from cache_policies import keys
 from cache_policies.models import CachedQuestion, CachePolicy
 from qa.pipeline import question_answer
 
-pytestmark = [pytest.mark.redis]
+pytestmark = [pytest.mark.redis, pytest.mark.cluster]
 QUESTION = "What does the with statement do?"
 
 

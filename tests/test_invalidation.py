@@ -9,7 +9,7 @@ from cache_policies.models import CachedQuestion
 from qa.pipeline import question_answer
 from qa.services import document_delete, document_ingest
 
-pytestmark = [pytest.mark.redis]
+pytestmark = [pytest.mark.redis, pytest.mark.cluster]
 WITH_Q = "What does the with statement do?"
 IMPORT_Q = "What does import x as y bind?"
 NEW_WITH = ("The with statement is now explained differently: it calls the context manager's "

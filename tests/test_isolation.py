@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from cache_policies.models import CachePolicy
 from cache_policies.stats import flush_pending
 
-pytestmark = [pytest.mark.redis]
+pytestmark = [pytest.mark.redis, pytest.mark.cluster]
 
 QUESTION = "What does the with statement do for a zebrafish?"
 PARAPHRASE = "Explain what the with statement does for a zebrafish"

@@ -8,7 +8,7 @@ from qa import providers
 from qa.pipeline import question_answer
 from tests.openai_wire_server import OpenAIWireServer
 
-pytestmark = [pytest.mark.redis]
+pytestmark = [pytest.mark.redis, pytest.mark.cluster]
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from cache_policies import redis_client
 from cache_policies.stats import StatsRecorder
 from qa.pipeline import question_answer
 
-pytestmark = [pytest.mark.redis, pytest.mark.django_db]
+pytestmark = [pytest.mark.redis, pytest.mark.cluster, pytest.mark.django_db]
 
 
 @pytest.fixture
