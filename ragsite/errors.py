@@ -2,12 +2,15 @@
 
 import logging
 
-from django.db import DatabaseError, InterfaceError
+from django.db import DatabaseError, DataError, InterfaceError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 logger = logging.getLogger(__name__)
+
+
+INVALID_VALUE = "A value in the request cannot be stored or looked up (it holds an invalid character)."
 
 
 class ProviderError(Exception):
@@ -35,6 +38,9 @@ def api_exception_handler(exc, context):
             {"detail": f"The {exc.provider} provider failed: {exc}", "code": "provider_error"},
             status=exc.status_code,
         )
+    if isinstance(exc, DataError):
+        # The database is up; the value is what it refused (a NUL the request checks missed, say).
+        return Response({"detail": INVALID_VALUE, "code": "invalid_value"}, status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, (DatabaseError, InterfaceError)):
         logger.exception("database unavailable")
         return Response(

@@ -5,8 +5,11 @@
 
 import logging
 
-from django.db import DatabaseError, InterfaceError
+from django.db import DatabaseError, DataError, InterfaceError
 from django.shortcuts import render
+
+from ragsite.errors import INVALID_VALUE
+from ragsite.limits import refusal
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +22,8 @@ class OutagePageMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
+        if isinstance(exception, DataError):
+            return refusal(request, status=400, code="invalid_value", detail=INVALID_VALUE)
         if isinstance(exception, (DatabaseError, InterfaceError)):
             logger.error("database unavailable: %s", exception)
             return render(
