@@ -91,7 +91,16 @@ for i = 1, n_questions do
   at = at + 3
 end
 if n_questions > 0 then
-  redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -tonumber(ARGV[3]) - 1)
+  -- The texts go with their ranks: trimmed together, both stay at QUESTIONS_KEPT however many distinct
+  -- questions arrive. HDEL in slices: unpack() of thousands of names would overflow Lua's stack.
+  local excess = redis.call('ZCARD', KEYS[5]) - tonumber(ARGV[3])
+  if excess > 0 then
+    local gone = redis.call('ZRANGE', KEYS[5], 0, excess - 1)
+    for first = 1, #gone, 500 do
+      redis.call('HDEL', KEYS[6], unpack(gone, first, math.min(first + 499, #gone)))
+    end
+    redis.call('ZREMRANGEBYRANK', KEYS[5], 0, excess - 1)
+  end
   redis.call('EXPIRE', KEYS[6], ARGV[4])
 end
 return 1
