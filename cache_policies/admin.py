@@ -1,18 +1,59 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
 
-from cache_policies.models import CachedQuestion, CachePolicy, InvalidationRule, ModelPrice
-from cache_policies.services import layer_purge, question_purge
+from cache_policies.durations import DurationField, duration_format
+from cache_policies.layer_forms import layer_fieldsets, layer_help
+from cache_policies.models import Action, CachedQuestion, CachePolicy, Event, InvalidationRule, Layer, ModelPrice
+from cache_policies.policy_changes import policy_change_summary
+from cache_policies.selectors import RULE_OFF, rule_grid
+from cache_policies.services import layer_purge, question_purge, rule_set
 from cache_policies.stats_selectors import stats_window
 
-LIST_COLUMNS = ("layer", "enabled", "ttl_seconds", "scope", "namespace_version", "similarity_threshold")
+RULE_CHOICES = {RULE_OFF, *Action.values}
+LIST_COLUMNS = ("layer", "enabled", "ttl", "scope", "namespace_version", "similarity_threshold")
 
 
 @admin.register(CachePolicy)
 class CachePolicyAdmin(admin.ModelAdmin):
-    # Saving needs no service: the post_save signal tells every worker to re-read the policies.
+    """One row per layer (a migration keeps them): edited, never added, deleted or moved to another layer."""
+
     list_display_links = ("layer",)
-    readonly_fields = ("updated_at",)
+    readonly_fields = ("layer", "updated_at")
     actions = ["purge_layers"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_fieldsets(self, request, obj=None):
+        return layer_fieldsets(layer=obj.layer) if obj else super().get_fieldsets(request, obj)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "ttl_seconds":
+            return DurationField(label="TTL", required=True, help_text=db_field.help_text)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        for field, text in (layer_help(layer=obj.layer) if obj else {}).items():
+            if field in form.base_fields:
+                form.base_fields[field].help_text = text
+        return form
+
+    def save_model(self, request, obj, form, change):
+        # Saving needs no service: the post_save signal tells every worker to re-read the policies.
+        before = {field: form.initial.get(field) for field in form.changed_data}
+        super().save_model(request, obj, form, change)
+        for sentence in policy_change_summary(layer=obj.layer, before=before, after=obj):
+            self.message_user(request, sentence, messages.SUCCESS)
+
+    @admin.display(description="TTL", ordering="ttl_seconds")
+    def ttl(self, policy: CachePolicy) -> str:
+        return "–" if policy.layer == Layer.SEMANTIC else duration_format(policy.ttl_seconds)
 
     def get_list_display(self, request):
         # One Redis read per page rather than one per row.
@@ -36,9 +77,32 @@ class CachePolicyAdmin(admin.ModelAdmin):
 
 @admin.register(InvalidationRule)
 class InvalidationRuleAdmin(admin.ModelAdmin):
-    list_display = ("event", "layer", "action", "enabled")
-    list_editable = ("action", "enabled")
-    list_filter = ("event", "layer", "action", "enabled")
+    """Shown as one grid, events × layers → action: the whole behaviour on one screen."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            changes = [
+                sentence for event in Event.values for layer in Layer.values
+                if (action := request.POST.get(f"{event}:{layer}")) in RULE_CHOICES
+                and (sentence := rule_set(event=event, layer=layer, action=action))
+            ]
+            for sentence in changes or ["No rule changed."]:
+                self.message_user(request, sentence, messages.SUCCESS if changes else messages.INFO)
+            return HttpResponseRedirect(request.path)
+        context = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "title": "Invalidation rules",
+            "grid": rule_grid(), "layers": Layer.choices, "choices": [(RULE_OFF, "off"), *Action.choices],
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, "admin/cache_policies/invalidationrule/grid.html", context)
 
 
 @admin.register(ModelPrice)

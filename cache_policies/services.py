@@ -1,8 +1,9 @@
 """Operator actions on the cache: the admin, the cache_purge command and the purge API call these."""
 
 from cache_policies import keys, layers
-from cache_policies.models import CachedQuestion, Layer
+from cache_policies.models import Action, CachedQuestion, Event, InvalidationRule, Layer
 from cache_policies.policies import policy_namespace_bump
+from cache_policies.selectors import RULE_OFF
 
 
 def layer_purge(*, layer: str) -> int:
@@ -27,3 +28,21 @@ def question_purge(*, question: str) -> int:
     doomed += [e.response_key for e in entries] + [e.retrieval_key for e in entries if e.retrieval_key]
     entries.delete()
     return layers.entries_delete(keys_to_delete=sorted(set(doomed)))
+
+
+
+def rule_set(*, event: str, layer: str, action: str) -> str | None:
+    """Set what an event does to a layer (RULE_OFF: nothing, the rule kept but disabled); a sentence if it changed."""
+    rule = InvalidationRule.objects.filter(event=event, layer=layer).first()
+    current = rule.action if rule and rule.enabled else RULE_OFF
+    if current == action:
+        return None
+    if action == RULE_OFF:
+        InvalidationRule.objects.filter(pk=rule.pk).update(enabled=False)
+    else:
+        InvalidationRule.objects.update_or_create(event=event, layer=layer, defaults={"action": action, "enabled": True})
+    return f"{Event(event).label} → {Layer(layer).label}: {_action_label(current)} → {_action_label(action)}."
+
+
+def _action_label(action: str) -> str:
+    return "off" if action == RULE_OFF else Action(action).label.lower()

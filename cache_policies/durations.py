@@ -1,0 +1,59 @@
+"""TTLs as people write them ("1 day", "15 min", "1h 30m") and read them back, instead of raw seconds."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+from pytimeparse import parse
+
+NO_EXPIRY = "no expiry"
+PRESETS = ("1 min", "15 min", "1 hour", "1 day", "7 days", "30 days", NO_EXPIRY)
+_UNITS = (("day", 86400), ("hour", 3600), ("min", 60), ("s", 1))
+
+
+def duration_parse(text: str) -> int:
+    """Whole seconds; 0 for "no expiry" or "0". Raises ValueError naming what was not understood."""
+    text = text.strip().lower()
+    if text in (NO_EXPIRY, "0", "never", "none"):
+        return 0
+    seconds = parse(text)
+    if seconds is None or seconds < 0:
+        raise ValueError(f'"{text}" is not a duration: write e.g. "90 s", "15 min", "1 hour", "1 day 12 h" or "{NO_EXPIRY}"')
+    return round(seconds)
+
+
+def duration_format(seconds: int) -> str:
+    """Every unit, so the text parses back to the same seconds: 86400 → "1 day", 5400 → "1 hour 30 min"."""
+    if not seconds:
+        return NO_EXPIRY
+    parts = []
+    for name, size in _UNITS:
+        count, seconds = divmod(seconds, size)
+        if count:
+            plural = "s" if count > 1 and name in ("day", "hour") else ""
+            parts.append(f"{count} {name}{plural}")
+    return " ".join(parts)
+
+
+class DurationInput(forms.TextInput):
+    """A text box offering the presets (an HTML datalist) while accepting any duration."""
+
+    template_name = "cache_policies/duration_input.html"
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, {**(attrs or {}), "list": f"{name}-presets"})
+        context["presets"] = PRESETS
+        return context
+
+    def format_value(self, value):
+        return duration_format(value) if isinstance(value, int) else value
+
+
+class DurationField(forms.Field):
+    widget = DurationInput
+
+    def to_python(self, value) -> int:
+        if isinstance(value, int):
+            return value
+        try:
+            return duration_parse(value or "")
+        except ValueError as error:
+            raise ValidationError(str(error), code="invalid") from error

@@ -1,0 +1,72 @@
+"""Which policy fields each layer's admin form shows, grouped, and what each one changes for users."""
+
+from cache_policies.models import Layer
+
+_NAMESPACE = ("Drop everything", {"fields": ("namespace_version",), "classes": ("collapse",)})
+
+_FIELDSETS = {
+    Layer.EMBEDDING: (("Caching", {"fields": ("layer", "enabled", "ttl_seconds")}), _NAMESPACE),
+    Layer.RETRIEVAL: (("Caching", {"fields": ("layer", "enabled", "ttl_seconds")}), _NAMESPACE),
+    Layer.RESPONSE: (
+        ("Caching", {"fields": ("layer", "enabled", "ttl_seconds", "scope")}),
+        ("Concurrent identical questions", {"fields": ("lock_timeout_seconds",)}),
+        _NAMESPACE,
+    ),
+    # A cached question lives as long as the exact response it points to: the semantic layer has no TTL.
+    Layer.SEMANTIC: (
+        ("Matching", {"fields": ("layer", "enabled", "scope", "similarity_threshold")}),
+        ("False-hit guard", {"fields": ("guard_min_overlap", "guard_contrast", "guard_min_evidence")}),
+        _NAMESPACE,
+    ),
+}
+
+_HELP = {
+    Layer.EMBEDDING: {
+        "enabled": "On: a question asked before skips the embedding model (milliseconds locally, an API call "
+        "with OpenAI). Off: every question is embedded again.",
+        "ttl_seconds": "How long a question's vector is kept. A vector never goes stale (a model change is a new "
+        "key space), so a long TTL only costs Redis memory.",
+        "namespace_version": "Part of every embedding key: raising it drops every cached vector at once.",
+    },
+    Layer.RETRIEVAL: {
+        "enabled": "On: a question asked before skips the vector search. Off: every question searches pgvector.",
+        "ttl_seconds": "How long a question's retrieved chunks are kept. Editing a document drops the entries "
+        "that used it at once, so the TTL bounds memory rather than freshness.",
+        "namespace_version": "Part of every retrieval, response and semantic key (the knowledge-base version): "
+        "raising it drops all three layers at once.",
+    },
+    Layer.RESPONSE: {
+        "enabled": "On: the same question again (ignoring case and spacing) is answered from Redis in about a "
+        "millisecond. Off: every question is answered afresh, and the semantic layer stops too.",
+        "ttl_seconds": "How long an answer is served again. Document edits drop the answers that used them "
+        "anyway; a shorter TTL mostly matters while the prompt or model is being tuned.",
+        "scope": "Shared: an answer cached for one user is served to everyone. Per user: each user gets "
+        "their own (choose this if answers ever depend on who asks).",
+        "lock_timeout_seconds": "When many people ask the same new question at once, the others wait this "
+        "long for the first answer instead of each paying for their own.",
+        "namespace_version": "Part of every response key: raising it drops every cached answer at once.",
+    },
+    Layer.SEMANTIC: {
+        "enabled": "On: a reworded question close to one already answered gets that answer, if the guard "
+        "below agrees. Cached questions expire with their exact answer (the Response TTL).",
+        "scope": "Shared: a reworded question may get an answer cached for another user. Per user: only "
+        "the user's own earlier questions count.",
+        "similarity_threshold": "Higher: fewer reworded questions are served from the cache, and fewer wrong "
+        "answers. Lower: more hits, each still checked by the guard.",
+        "guard_min_overlap": "The share of the cached answer's sources the new question must also retrieve "
+        "(0 turns this check off).",
+        "guard_contrast": "Refuse a cached answer when the questions differ in a negation, a number, an "
+        "operator or one swapped word ('uppercase' vs 'lowercase').",
+        "guard_min_evidence": "How well the sentence that best answers one question must answer the other, "
+        "relative to its own best (0 turns this check off).",
+        "namespace_version": "Part of every semantic key: raising it forgets every cached question at once.",
+    },
+}
+
+
+def layer_fieldsets(*, layer: str) -> tuple:
+    return _FIELDSETS[layer]
+
+
+def layer_help(*, layer: str) -> dict[str, str]:
+    return _HELP[layer]
