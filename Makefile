@@ -30,7 +30,7 @@ setup: services
 	$(BIN)/python manage.py collectstatic --noinput -v 0
 
 run: setup
-	$(BIN)/python manage.py bootstrap
+	$(BIN)/python manage.py bootstrap --url http://$(HOST):$(PORT)/
 	@echo "Serving http://$(HOST):$(PORT)/ with gunicorn ($(WORKERS) workers); Ctrl-C stops it, 'make stop' stops the embedded servers."
 	$(BIN)/gunicorn ragsite.wsgi -c ragsite/gunicorn.conf.py --workers $(WORKERS) --bind $(HOST):$(PORT)
 

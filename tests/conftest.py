@@ -9,9 +9,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def pytest_configure(config):
+    from django.conf import settings
+
     from ragsite import devservices
 
     devservices.ensure_running()
+    # `make run` fills it with collectstatic; tests serve nothing from it, but whitenoise warns when it is missing.
+    settings.STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture

@@ -128,3 +128,22 @@ def test_it_loads_the_sample_knowledge_base_with_topic_keys_as_slugs():
     assert Document.objects.get(slug="atom-identifiers").content == topics["atom-identifiers"].strip()
     assert out.startswith("Done: 79 created, 0 updated, 0 unchanged, 0 pruned, 0 failed")
     assert f"({Chunk.objects.count()} chunks)" in out
+
+
+@pytest.mark.django_db
+def test_it_embeds_on_every_core_while_a_web_worker_keeps_one(kb):
+    import os
+
+    import torch
+
+    from qa.providers import embedder, reset
+
+    embedder().embed(["a web worker's first question"])  # loaded as a web worker is, with TORCH_THREADS=1
+    assert torch.get_num_threads() == 1
+    try:
+        ingest(kb)
+
+        assert torch.get_num_threads() == len(os.sched_getaffinity(0))
+    finally:
+        torch.set_num_threads(1)
+        reset()

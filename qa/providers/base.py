@@ -36,10 +36,13 @@ class Embedder(Protocol):
     def embed(self, texts: list[str]) -> np.ndarray:
         """Unit-length float32 rows, one per text. Raises ragsite.errors.ProviderError."""
 
+    def use_all_cores(self) -> None:
+        """Let this process's embedding use every core (batch work), not the one a web worker gets."""
+
 
 class Generator(Protocol):
     provider: str
     model: str
 
-    def generate(self, *, question: str, passages: list[Passage]) -> Generation:
-        """An answer from the passages. Raises ragsite.errors.ProviderError."""
+    def generate(self, *, question: str, passages: list[Passage], embedding: np.ndarray | None = None) -> Generation:
+        """An answer from the passages; embedding is the question's vector. Raises ragsite.errors.ProviderError."""

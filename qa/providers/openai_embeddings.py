@@ -17,6 +17,9 @@ class OpenAIEmbedder:
         self.dimensions = dimensions
         self._client = openai_client()
 
+    def use_all_cores(self) -> None:
+        """Nothing to do: the work happens on the API's machines."""
+
     def embed(self, texts: list[str]) -> np.ndarray:
         batches = [self._embed_batch(texts[i : i + MAX_BATCH]) for i in range(0, len(texts), MAX_BATCH)]
         return np.vstack(batches) if batches else np.empty((0, self.dimensions), dtype=np.float32)
