@@ -12,8 +12,10 @@ _UNITS = (("day", 86400), ("hour", 3600), ("min", 60), ("s", 1))
 def duration_parse(text: str) -> int:
     """Whole seconds; 0 for "no expiry" or "0". Raises ValueError naming what was not understood."""
     text = text.strip().lower()
-    if text in (NO_EXPIRY, "0", "never", "none"):
+    if text in (NO_EXPIRY, "never", "none"):
         return 0
+    if text.isdigit():  # bare seconds, as the field used to take
+        return int(text)
     seconds = parse(text)
     if seconds is None or seconds < 0:
         raise ValueError(f'"{text}" is not a duration: write e.g. "90 s", "15 min", "1 hour", "1 day 12 h" or "{NO_EXPIRY}"')
