@@ -42,15 +42,16 @@ def _purge_tagged(*, tag: str, layers: set[str]) -> int | None:
     def purge(r):
         members = [m.decode() for m in r.smembers(tag)]
         doomed = [m for m in members if any(_LAYER_PREFIX[layer] in m for layer in layers)]
-        pipe = r.pipeline(transaction=True)
         if doomed:
-            pipe.unlink(*doomed)
-            pipe.srem(tag, *doomed)
-        pipe.execute()
+            # The members live in other slots than the tag: UNLINK is split per slot (per node in a
+            # cluster). Members leave the tag only after their entries are gone, so a failure in
+            # between leaves them listed, to be deleted by the next invalidation or a replay.
+            r.unlink(*doomed)
+            r.srem(tag, *doomed)
         CachedQuestion.objects.filter(response_key__in=doomed).delete()
         return len(doomed)
 
-    return redis_client.call(purge)
+    return redis_client.call(purge, even_if_open=True)
 
 
 def _displaced_entries(*, document_id: int) -> list[CachedQuestion]:
@@ -76,7 +77,7 @@ def _entries_delete(*, entries: list[CachedQuestion], layers: set[str]) -> int |
         doomed += [e.retrieval_key for e in entries if e.retrieval_key]
     if not doomed:
         return 0
-    deleted = redis_client.call(lambda r: r.unlink(*doomed))
+    deleted = redis_client.call(lambda r: r.unlink(*doomed), even_if_open=True)
     if deleted is not None:
         CachedQuestion.objects.filter(id__in=[e.id for e in entries]).delete()
     return deleted

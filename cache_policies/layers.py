@@ -1,8 +1,8 @@
 """Cache-aside reads and writes for the four layers. Redis failures read as misses.
 
 Values: embeddings as raw float32 bytes; retrievals and responses as JSON. Nothing pickled.
-Each write of an entry and its dependency tags goes in one MULTI, so no entry exists
-without the tags that invalidate it.
+An entry is written only after its dependency tags (json_set_with_dependents says why that
+order, not a MULTI, is what keeps it findable on a Redis Cluster).
 """
 
 import json
@@ -61,24 +61,38 @@ def json_get(*, key: str) -> dict | None:
 
 
 def json_set_with_dependents(*, key: str, value: dict, policy: Policy, tag_keys: list[str]) -> bool:
-    """Store value under key and add key to every dependency tag set, atomically."""
+    """Store value under key after adding key to every dependency tag set: no entry without its tags.
+
+    The tags and the entry may sit in different hash slots (on different masters in a cluster), so
+    no MULTI or script can write them together. Order does it instead: the entry is written only
+    once every tag write was acknowledged. A failure or a crash in between leaves tag members
+    pointing at nothing, which an invalidation deletes harmlessly; it never leaves an entry that
+    an invalidation cannot find. An invalidation running between the two writes is the version
+    fence's case (the caller checks document versions after this returns).
+    """
     data = json.dumps(value, separators=(",", ":"))
 
     def write(r):
-        pipe = r.pipeline(transaction=True)
-        pipe.set(key, data, ex=policy.ttl)
-        for tag in tag_keys:
-            pipe.sadd(tag, key)
-            if policy.ttl:
-                # A tag set must outlive the entries it points at; stale members are harmless.
-                pipe.expire(tag, policy.ttl + 3600, gt=True)
-                pipe.expire(tag, policy.ttl + 3600, nx=True)
-            else:
-                pipe.persist(tag)
-        pipe.execute()
-        return True
+        if tag_keys:
+            tags_add(r, tags=tag_keys, member=key, policy=policy)
+        return bool(r.set(key, data, ex=policy.ttl))
 
     return bool(redis_client.call(write, default=False))
+
+
+def tags_add(r, *, tags: list[str], member: str, policy: Policy) -> None:
+    """Add member to every tag set, each set kept at least as long as the entries it points at."""
+    # Not a transaction: each set is one key of its own slot, and the pipeline is only a batch.
+    pipe = r.pipeline(transaction=False)
+    for tag in tags:
+        pipe.sadd(tag, member)
+        if policy.ttl:
+            # A tag set must outlive the entries it points at; stale members are harmless.
+            pipe.expire(tag, policy.ttl + 3600, gt=True)
+            pipe.expire(tag, policy.ttl + 3600, nx=True)
+        else:
+            pipe.persist(tag)
+    pipe.execute()
 
 
 def entries_delete(*, keys_to_delete: list[str]) -> int:

@@ -60,9 +60,14 @@ def connection() -> Redis:
     return get_redis_connection("default")
 
 
-def call(operation: Callable[[Redis], T], *, default: Any = None) -> T | Any:
-    """Run operation(redis); on any Redis failure (or an open circuit) return default."""
-    if breaker.is_open:
+def call(operation: Callable[[Redis], T], *, default: Any = None, even_if_open: bool = False) -> T | Any:
+    """Run operation(redis); on any Redis failure (or an open circuit) return default.
+
+    even_if_open: try even while the circuit is open. For rare writes that others depend on (an
+    invalidation): on a Redis Cluster one master failing opens this process's circuit while other
+    processes still reach the entries, and would serve them stale until the purge is replayed.
+    """
+    if breaker.is_open and not even_if_open:
         return default
     try:
         result = operation(connection())

@@ -38,7 +38,11 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 
 def _prefix() -> str:
-    return f"{settings.REDIS_KEY_PREFIX}:stats"
+    # One hash tag for every stats key: the flush script writes a minute, an hour, the running total,
+    # the histogram and the question ranking together, and a script's keys must share one slot on a
+    # Redis Cluster. One master carrying them all is cheap: each process writes once per FLUSH_SECONDS
+    # whatever the traffic, and the stats page's reads become one round trip to that master.
+    return f"{settings.REDIS_KEY_PREFIX}:stats:{{stats}}"
 
 
 def minute_bucket_key(*, epoch_minute: int) -> str:
@@ -141,12 +145,12 @@ def _write(buckets: dict[tuple[int, int], _Bucket]) -> None:
 
     def write(r):
         script = _flush_script(r)
-        pipe = r.pipeline(transaction=False)
+        # One call per bucket, not a pipeline: a flush rarely holds more than one (a minute's turn),
+        # and a direct call reloads the script itself on a master that never saw it (after a failover).
         for (minute, hour), bucket in buckets.items():
             keys_ = [minute_bucket_key(epoch_minute=minute), hour_bucket_key(epoch_hour=hour), total_key(),
                      similarity_histogram_key(), questions_rank_key(), questions_text_key()]
-            script(keys=keys_, args=bucket.args(), client=pipe)
-        pipe.execute()
+            script(keys=keys_, args=bucket.args())
 
     redis_client.call(write)
 

@@ -183,7 +183,7 @@ class Gunicorn(_Process):
             raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
         try:
             requests.get(self.url("/api/schema/"), timeout=5)
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # a worker still loading on busy cores
             return False
         return True
 
@@ -323,14 +323,45 @@ class Cluster:
     def running(self) -> list[ClusterNode]:
         return [node for node in self.nodes if node.proc and node.proc.poll() is None]
 
+    def slot_of(self, key: str) -> int:
+        return int(self.running()[0].client().execute_command("CLUSTER KEYSLOT", key))
+
     def master_of(self, key: str) -> ClusterNode:
         """The node serving key's slot now, as the cluster itself says (after a failover, the promoted replica)."""
-        asker = self.running()[0].client()
-        slot = asker.execute_command("CLUSTER KEYSLOT", key)
-        for first, last, (_host, port, *_), *_ in asker.execute_command("CLUSTER SLOTS"):
+        return self.master_of_slot(self.slot_of(key))
+
+    def keys(self, pattern: str) -> list[bytes]:
+        """Every key matching pattern, from every running master."""
+        return [key for node in self.running() for key in node.client().keys(pattern)
+                if node.client().info("replication")["role"] == "master"]
+
+    def slots_move(self, *, first: int, last: int, to: ClusterNode) -> int:
+        """Reshard: move slots first..last (all owned by one master) to another master, keys and all,
+        the way redis-cli --cluster reshard does (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE).
+        Returns how many keys moved."""
+        source = self.master_of_slot(first)
+        source_id, target_id = source.node_id(), to.node_id()
+        src, dst = source.client(), to.client()
+        moved = 0
+        for slot in range(first, last + 1):
+            dst.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", source_id)
+            src.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target_id)
+            while keys := src.execute_command("CLUSTER GETKEYSINSLOT", slot, 100):
+                src.execute_command("MIGRATE", "127.0.0.1", to.port, "", 0, 5000, "KEYS", *keys)
+                moved += len(keys)
+            for node in (dst, src):
+                node.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+        return moved
+
+    def slot_range_of(self, slot: int) -> tuple[int, int, ClusterNode]:
+        """The contiguous range of slots around slot, and the master serving it."""
+        for first, last, (_host, port, *_), *_ in self.running()[0].client().execute_command("CLUSTER SLOTS"):
             if first <= slot <= last:
-                return next(node for node in self.nodes if node.port == int(port))
+                return first, last, next(node for node in self.nodes if node.port == int(port))
         raise LookupError(f"no master owns slot {slot}")
+
+    def master_of_slot(self, slot: int) -> ClusterNode:
+        return self.slot_range_of(slot)[2]
 
     def stop(self) -> None:
         for node in self.nodes:

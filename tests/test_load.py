@@ -31,7 +31,7 @@ def post_ask(site: Gunicorn, question: str, cache: str = "default") -> tuple[int
 
 
 def stats_requests(redis_conn) -> int:
-    return sum(int(redis_conn.hget(key, "requests") or 0) for key in redis_conn.scan_iter("rag-test:stats:m:*"))
+    return sum(int(redis_conn.hget(key, "requests") or 0) for key in redis_conn.scan_iter("rag-test:stats:{stats}:m:*"))
 
 
 def test_it_serves_a_mixed_load_without_errors_or_losses(wire_kb, openai_wire, site_database_url, redis_conn):

@@ -11,7 +11,8 @@ from django_redis.cache import RedisCache
 from cache_policies.redis_cluster import ClusterConnectionFactory
 from tests.servers import BASE_DIR, Cluster, free_port
 
-pytestmark = [pytest.mark.redis, pytest.mark.slow]
+# Not marked redis: they start clusters of their own, whatever Redis the run is configured with.
+pytestmark = [pytest.mark.slow]
 
 
 def cluster_cache(nodes: list[tuple[str, int]]) -> RedisCache:
