@@ -209,7 +209,7 @@ def _answer_fresh(req: _Request, gen, resp_key: str) -> Answer:
     if served is not None:
         return served
     with req.stage("generate"):
-        generation = gen.generate(question=req.question, passages=passages)
+        generation = gen.generate(question=req.question, passages=passages, embedding=vector)
     sources = _sources(passages)
     if not req.status.get("response"):
         # A miss costs what the whole request cost before the answer existed.

@@ -1,3 +1,5 @@
+import numpy as np
+
 from qa.providers.base import Passage
 from qa.providers.extractive import NOTHING_FOUND, ExtractiveGenerator
 
@@ -11,6 +13,9 @@ TRY = (
     "A finally clause runs on the way out, whatever happened. "
     "Nothing else here mentions the other thing."
 )
+# Three sentences with hand-checkable 3-d vectors: the question (0, 0, 1) is nearest to the third.
+ABC = "Alpha comes before everything else. Beta follows right after that. Gamma closes the whole list."
+ABC_VECTORS = np.array([[1, 0, 0], [0.6, 0.8, 0], [0, 0.6, 0.8]], dtype=np.float32)
 
 
 def passage(index: int, text: str) -> Passage:
@@ -18,29 +23,51 @@ def passage(index: int, text: str) -> Passage:
                    document_version=1, text=text, score=0.5)
 
 
-def answer(question: str, *texts: str):
-    return ExtractiveGenerator(model="extractive-v1").generate(
-        question=question, passages=[passage(i, t) for i, t in enumerate(texts)]
-    )
+def answer(question: str, *texts: str, embedding=None, vectors=None):
+    generator = ExtractiveGenerator(model="extractive-v1", sentence_vectors=lambda ids: vectors or {})
+    return generator.generate(question=question, passages=[passage(i, t) for i, t in enumerate(texts)], embedding=embedding)
 
 
-def test_it_answers_with_the_best_matching_sentences_and_cites_them():
+def test_it_answers_with_the_best_matching_sentence_and_cites_it():
     generation = answer("How does the with statement call __exit__?", WITH, TRY)
 
-    assert generation.text == (
-        'The "with" statement wraps a block with methods of a context manager. [1] '
-        'The context manager\'s "__exit__()" method is always called, even when an exception occurs. [1]'
-    )
+    # The next sentence ("It was added to Python long ago.") is too weak to join it.
+    assert generation.text == 'The "with" statement wraps a block with methods of a context manager. [1]'
     assert generation.cited == [0]
     assert generation.model == "extractive-v1"
 
 
-def test_it_keeps_the_chosen_sentences_in_passage_order_across_passages():
-    generation = answer("When does a finally clause run, and what about __exit__?", WITH, TRY)
+def test_it_ranks_sentences_by_their_stored_vectors_when_no_word_matches():
+    generation = answer("what ends it?", ABC, embedding=np.array([0, 0, 1], dtype=np.float32), vectors={0: ABC_VECTORS})
 
-    assert generation.text.index("[1]") < generation.text.index("[2]")
-    assert "A finally clause runs on the way out, whatever happened. [2]" in generation.text
-    assert generation.cited == [0, 1]
+    # Similarities 0, 0 and 0.8: Gamma anchors the answer; Beta (0 + rank bonus) is too weak to join it.
+    assert generation.text == "Gamma closes the whole list. [1]"
+
+
+def test_it_joins_a_relevant_neighbour_to_keep_the_passage_coherent():
+    question = np.array([0, 0.8, 0.6], dtype=np.float32)  # Beta 0.64, Gamma 0.96, Alpha 0
+
+    generation = answer("what ends it?", ABC, embedding=question, vectors={0: ABC_VECTORS})
+
+    assert generation.text == "Beta follows right after that. Gamma closes the whole list. [1]"
+
+
+def test_it_ranks_by_words_alone_when_a_chunks_vectors_do_not_match_its_sentences():
+    misaligned = {0: ABC_VECTORS[:2]}  # stored before the text was split differently
+
+    generation = answer("Gamma list", ABC, embedding=np.array([1, 0, 0], dtype=np.float32), vectors=misaligned)
+
+    assert generation.text == "Gamma closes the whole list. [1]"
+
+
+def test_it_opens_an_explanation_with_the_signature_it_explains():
+    methods = "str.strip([chars])\n\nReturn a copy of the string with the leading and trailing characters removed."
+
+    generation = answer("What does str.strip remove?", methods)
+
+    assert generation.text == (
+        "str.strip([chars]): Return a copy of the string with the leading and trailing characters removed. [1]"
+    )
 
 
 def test_it_weighs_rare_question_words_above_common_ones():
@@ -50,17 +77,16 @@ def test_it_weighs_rare_question_words_above_common_ones():
     generation = answer("walrus statement", common, rare)
 
     # "statement" is in 4 of the 5 sentences, "walrus" in 1: the walrus outweighs the top passage's rank.
-    assert generation.text == (
-        "Statement number 0 is a statement. [1] Statement number 1 is a statement. [1] A walrus sits on the rock. [2]"
-    )
+    assert generation.text == "A walrus sits on the rock. [2]"
+    assert generation.cited == [1]
 
 
 def test_it_prefers_the_higher_ranked_passage_on_a_tie():
     same = "Generators yield values lazily, one at a time."
 
-    generation = answer("What do generators yield?", same.replace("Generators", "Iterators"), same)
+    generation = answer("What comes lazily?", same.replace("Generators", "Iterators"), same)
 
-    assert generation.text.startswith("Iterators yield values lazily, one at a time. [1]")
+    assert generation.text == "Iterators yield values lazily, one at a time. [1]"
 
 
 def test_it_skips_a_sentence_repeated_by_overlapping_chunks():
@@ -76,10 +102,10 @@ def test_it_counts_tokens_as_words():
     assert generation.completion_tokens == len(generation.text.split())
 
 
-def test_it_opens_the_top_passage_when_no_word_matches():
+def test_it_opens_the_top_passage_when_nothing_matches():
     generation = answer("zebra", TRY, WITH)
 
-    assert generation.text.startswith('The "try" statement specifies exception handlers. [1]')
+    assert generation.text.startswith('The "try" statement specifies exception handlers.')
     assert generation.cited == [0]
 
 

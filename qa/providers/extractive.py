@@ -1,9 +1,19 @@
-"""The offline answerer: the passages' sentences that best match the question, with citations."""
+"""The offline answerer: the passage of adjacent sentences that best answers the question, with its citation.
+
+Sentences are ranked by the question's similarity to their vectors (stored at ingest, one per
+sentence of a chunk in `chunk_sentences` order) plus the share of the question's rarer words they
+contain. The best sentence is the anchor; its neighbours in the same chunk join it while they stay
+relevant, so the answer reads as one passage rather than fragments of several.
+"""
 
 import math
 import re
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+
+import numpy as np
 
 from qa.chunking import sentence_split
 from qa.providers.base import Generation, Passage
@@ -19,12 +29,23 @@ STOPWORDS = frozenset(
     had having just also very please explain tell describe mean means meaning use used using work works
     happen happens some any""".split()
 )
-RANK_BONUS = 0.5  # added to a sentence from the top passage; halved for the second, and so on
+# Tuned on the even lines of tests/data/answer_facts.jsonl (`manage.py answer_eval --half tune`).
+LEXICAL_WEIGHT = 0.1  # a sentence with all the question's words gains this much over a similarity of 0..~0.8
+RANK_BONUS = 0.2  # for a sentence of the top passage; halved for the second, and so on
+NEIGHBOUR_SHARE = 0.3  # a neighbour joins the passage while it scores at least this share of the anchor
+MAX_SENTENCES = 3
+MAX_LEAD_CHARS = 80
+MAX_HELD_CHUNKS = 5000
+MAX_ANSWER_CHARS = 600
 MIN_SENTENCE_CHARS = 20
 MAX_SENTENCE_CHARS = 500
 _WORD = re.compile(r"[a-z0-9_]+")
 # Headings, grammar rules and list lead-ins ("as follows:") read badly as answers; prose ends like this.
 _PROSE_END = re.compile(r"[.!?][\"')\]”’]*$")
+# "str.strip([chars])", "object.__getattr__(self, name)", "sort(*, key=None, reverse=False)"
+_SIGNATURE = re.compile(r"^(?:\w+ )?[\w.]+\(.*\)$")
+
+SentenceVectors = Callable[[list[int]], dict[int, np.ndarray]]
 
 
 def words(text: str) -> list[str]:
@@ -35,66 +56,145 @@ def words(text: str) -> list[str]:
 @dataclass(frozen=True)
 class Candidate:
     passage: int
-    position: int
+    position: int  # the sentence's ordinal in its chunk, as stored at ingest
     text: str
-    terms: frozenset[str]
+    terms: frozenset[str]  # its own words and its lead's
+    lead: str = ""  # the signature it explains: 'str.strip([chars])' before 'Return a copy ...'
 
 
 def _answerable(sentence: str) -> bool:
     return MIN_SENTENCE_CHARS <= len(sentence) <= MAX_SENTENCE_CHARS and bool(_PROSE_END.search(sentence))
 
 
-def _candidates(passages: list[Passage]) -> list[Candidate]:
-    found, seen = [], set()
+def _lead(previous: str) -> str:
+    """The line before a sentence when it is the signature the sentence explains, else ""."""
+    return previous if len(previous) <= MAX_LEAD_CHARS and _SIGNATURE.match(previous) else ""
+
+
+def _sentences(passages: list[Passage]) -> dict[tuple[int, int], Candidate]:
+    """Every answerable sentence by (passage, position)."""
+    found = {}
     for index, passage in enumerate(passages):
+        previous = ""
         for position, sentence in enumerate(sentence_split(text=passage.text)):
             text = " ".join(sentence.text.split())
-            # Neighbouring chunks overlap, so the same sentence can come twice.
-            if text.lower() not in seen and _answerable(text):
-                seen.add(text.lower())
-                found.append(Candidate(index, position, text, frozenset(words(text))))
+            if _answerable(text):
+                lead = _lead(previous) if position else ""
+                found[index, position] = Candidate(index, position, text, frozenset(words(f"{lead} {text}")), lead)
+            previous = text
     return found
 
 
-def _weights(candidates: list[Candidate]) -> dict[str, float]:
-    """Rarer words (in fewer of these sentences) weigh more."""
+def _distinct(sentences: dict[tuple[int, int], Candidate]) -> list[Candidate]:
+    # Neighbouring chunks overlap, so the same sentence can come twice: the higher-ranked passage keeps it.
+    seen: set[str] = set()
+    distinct = []
+    for candidate in sentences.values():
+        if candidate.text.lower() not in seen:
+            seen.add(candidate.text.lower())
+            distinct.append(candidate)
+    return distinct
+
+
+def _lexical(candidates: list[Candidate], question_terms: set[str]) -> dict[Candidate, float]:
+    """The weight of the question's words a sentence contains, as a share of all it could; rarer words weigh more."""
     frequency = Counter(term for c in candidates for term in c.terms)
-    return {term: math.log(1 + len(candidates) / count) for term, count in frequency.items()}
+    weights = {term: math.log(1 + len(candidates) / count) for term, count in frequency.items()}
+    reachable = sum(weights.get(t, 0.0) for t in question_terms) or 1.0
+    return {c: sum(weights[t] for t in c.terms & question_terms) / reachable for c in candidates}
 
 
-def _best(candidates: list[Candidate], question_terms: set[str]) -> list[Candidate]:
-    weights = _weights(candidates)
+def _similarity(
+    candidates: list[Candidate], passages: list[Passage], embedding: np.ndarray | None, vectors: SentenceVectors
+) -> dict[Candidate, float]:
+    """Cosine of the question with each sentence's stored vector; 0 where there is none."""
+    if embedding is None:
+        return {}
+    stored = vectors([p.chunk_id for p in passages])
+    # A chunk split differently than at ingest has misaligned rows: its sentences rank by their words alone.
+    aligned = {
+        i: rows for i, p in enumerate(passages)
+        if (rows := stored.get(p.chunk_id)) is not None and len(rows) == len(sentence_split(text=p.text))
+    }
+    return {c: float(aligned[c.passage][c.position] @ embedding) for c in candidates if c.passage in aligned}
 
-    def score(c: Candidate) -> float:
-        overlap = sum(weights[t] for t in c.terms & question_terms)
-        return overlap + (RANK_BONUS / (c.passage + 1) if overlap else 0.0)
 
-    ranked = sorted(candidates, key=lambda c: (-score(c), c.passage, c.position))
-    if not ranked or score(ranked[0]) == 0:
-        # No word in common: the retriever still put the first passage on top, so open it.
-        return [c for c in candidates if c.passage == 0][:2]
-    best = score(ranked[0])
-    # The best sentence, and up to two more only when they are at least half as relevant:
-    # a weak second sentence from another passage reads as an answer to a different question.
-    return ranked[:1] + [c for c in ranked[1:3] if score(c) >= best / 2]
+def _scores(candidates, passages, question, embedding, vectors) -> dict[Candidate, float]:
+    lexical = _lexical(candidates, set(words(question)))
+    similarity = _similarity(candidates, passages, embedding, vectors)
+    # Without any sentence vectors (no question vector given), the words alone rank.
+    weight = LEXICAL_WEIGHT if similarity else 1.0
+    return {c: similarity.get(c, 0.0) + weight * lexical[c] + RANK_BONUS / (c.passage + 1) for c in candidates}
+
+
+def _passage_around(
+    anchor: Candidate, sentences: dict[tuple[int, int], Candidate], scores: dict[Candidate, float]
+) -> list[Candidate]:
+    """The anchor and its neighbours in the same chunk while they stay relevant, in reading order."""
+    # A sentence repeated from a higher passage was scored there: it counts as its twin.
+    by_text = {c.text.lower(): score for c, score in scores.items()}
+    chosen, bar = [anchor], scores[anchor] * NEIGHBOUR_SHARE
+    for step in (1, -1):
+        position = anchor.position + step
+        while len(chosen) < MAX_SENTENCES and (neighbour := sentences.get((anchor.passage, position))):
+            length = sum(len(c.text) for c in chosen) + len(neighbour.text)
+            if by_text[neighbour.text.lower()] < bar or length > MAX_ANSWER_CHARS:
+                break
+            chosen.append(neighbour)
+            position += step
+    return sorted(chosen, key=lambda c: c.position)
+
+
+class _HeldSentenceVectors:
+    """The stored sentence vectors of recently answered chunks, held in-process.
+
+    A chunk's text never changes under its id (an edit replaces the chunks), so a held row is never
+    stale. The database round trip cost 1-10 ms of an answer's budget of 5; the sample KB's 753
+    chunks hold ~8 MB of vectors, so MAX_HELD_CHUNKS bounds a larger KB.
+    """
+
+    def __init__(self):
+        self._held: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __call__(self, chunk_ids: list[int]) -> dict[int, np.ndarray]:
+        from qa.selectors import chunk_sentence_embeddings
+
+        with self._lock:
+            found = {c: self._held[c] for c in chunk_ids if c in self._held}
+            for chunk_id in found:
+                self._held.move_to_end(chunk_id)
+        if missing := [c for c in chunk_ids if c not in found]:
+            fetched = chunk_sentence_embeddings(chunk_ids=missing)
+            with self._lock:
+                self._held.update(fetched)
+                while len(self._held) > MAX_HELD_CHUNKS:
+                    self._held.popitem(last=False)
+            found |= fetched
+        return found
 
 
 class ExtractiveGenerator:
     provider = "extractive"
 
-    def __init__(self, *, model: str):
+    def __init__(self, *, model: str, sentence_vectors: SentenceVectors | None = None):
         self.model = model
+        self._sentence_vectors = sentence_vectors or _HeldSentenceVectors()
 
-    def generate(self, *, question: str, passages: list[Passage]) -> Generation:
-        candidates = _candidates(passages)
+    def generate(self, *, question: str, passages: list[Passage], embedding: np.ndarray | None = None) -> Generation:
+        sentences = _sentences(passages)
+        candidates = _distinct(sentences)
         if not candidates:
             return Generation(text=NOTHING_FOUND, model=self.model, prompt_tokens=len(question.split()))
-        chosen = sorted(_best(candidates, set(words(question))), key=lambda c: (c.passage, c.position))
-        text = " ".join(f"{c.text} [{c.passage + 1}]" for c in chosen)
+        scores = _scores(candidates, passages, question, embedding, self._sentence_vectors)
+        anchor = min(candidates, key=lambda c: (-scores[c], c.passage, c.position))
+        chosen = _passage_around(anchor, sentences, scores)
+        opening = f"{chosen[0].lead}: " if chosen[0].lead else ""
+        text = opening + " ".join(c.text for c in chosen) + f" [{anchor.passage + 1}]"
         return Generation(
             text=text,
             model=self.model,
             prompt_tokens=len(question.split()) + sum(len(p.text.split()) for p in passages),
             completion_tokens=len(text.split()),
-            cited=sorted({c.passage for c in chosen}),
+            cited=[anchor.passage],
         )

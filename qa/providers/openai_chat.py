@@ -2,6 +2,8 @@
 
 import re
 
+import numpy as np
+
 from qa.models import PromptTemplate
 from qa.providers.base import Generation, Passage
 from qa.providers.openai_client import PROVIDER, openai_client, provider_errors
@@ -33,7 +35,7 @@ class OpenAIGenerator:
         self.model = model
         self._client = openai_client()
 
-    def generate(self, *, question: str, passages: list[Passage]) -> Generation:
+    def generate(self, *, question: str, passages: list[Passage], embedding: np.ndarray | None = None) -> Generation:
         prompt = prompt_render(template=active_prompt_template(), question=question, passages=passages)
         with provider_errors():
             response = self._client.chat.completions.create(
