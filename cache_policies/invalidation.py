@@ -1,4 +1,5 @@
-"""What goes when something changes. Handlers run after the transaction commits.
+"""What goes when something changes. The product calls these after its transaction commits,
+with plain data (ids, template parts, chunk vectors): this module knows nothing of its models.
 
 A document change removes exactly:
   - the retrieval and response entries whose retrieved chunks came from it (dependency tags);
@@ -10,9 +11,12 @@ replayed when Redis answers again.
 """
 
 import logging
+from collections.abc import Callable
 
-from django.db import connection, transaction
+import numpy as np
+from django.db import connection
 from django.db.models.signals import post_delete, post_save
+from pgvector.django import VectorField
 
 from cache_policies import keys, redis_client
 from cache_policies.models import Action, CachedQuestion, Event, InvalidationRule, Layer, PendingInvalidation
@@ -54,17 +58,20 @@ def _purge_tagged(*, tag: str, layers: set[str]) -> int | None:
     return redis_client.call(purge, even_if_open=True)
 
 
-def _displaced_entries(*, document_id: int) -> list[CachedQuestion]:
+_DISPLACED_SQL = """
+    SELECT DISTINCT q.id FROM cache_policies_cachedquestion q, unnest(%s::vector[]) AS c(embedding)
+    WHERE NOT (%s = ANY(q.document_ids)) AND 1 - (q.embedding <=> c.embedding) > q.kth_score
+"""
+
+
+def _displaced_entries(*, document_id: int, chunk_vectors: np.ndarray) -> list[CachedQuestion]:
     """Cached questions for which one of the document's chunks now outranks their k-th source."""
+    if not len(chunk_vectors):
+        return []
+    field = VectorField()
+    vectors = [field.get_prep_value(np.asarray(v, dtype=np.float32)) for v in chunk_vectors]
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT DISTINCT q.id FROM cache_policies_cachedquestion q
-            JOIN qa_chunk c ON c.document_id = %s
-            WHERE NOT (%s = ANY(q.document_ids)) AND 1 - (q.embedding <=> c.embedding) > q.kth_score
-            """,
-            [document_id, document_id],
-        )
+        cursor.execute(_DISPLACED_SQL, [vectors, document_id])
         ids = [row[0] for row in cursor.fetchall()]
     return list(CachedQuestion.objects.filter(id__in=ids))
 
@@ -83,13 +90,17 @@ def _entries_delete(*, entries: list[CachedQuestion], layers: set[str]) -> int |
     return deleted
 
 
-def document_invalidate(*, document_id: int, event: str) -> dict[str, int]:
+ChunkVectors = Callable[..., np.ndarray]  # given document_id, the vectors of its chunks as stored now
+
+
+def document_invalidate(*, document_id: int, event: str, chunk_vectors: ChunkVectors) -> dict[str, int]:
     """Apply the rules for a document event. Returns counts per kind of removal."""
     dependents = _rules_apply(event=event)
     tagged = _purge_tagged(tag=keys.dependents_key(document_id=document_id), layers=dependents & set(_LAYER_PREFIX))
     displaced = 0
     if event == Event.DOCUMENT_CHANGED and dependents & set(_LAYER_PREFIX):
-        displaced = _entries_delete(entries=_displaced_entries(document_id=document_id), layers=dependents)
+        entries = _displaced_entries(document_id=document_id, chunk_vectors=chunk_vectors(document_id=document_id))
+        displaced = _entries_delete(entries=entries, layers=dependents)
     semantic_rows = 0
     if Layer.SEMANTIC in dependents:
         semantic_rows, _ = CachedQuestion.objects.filter(document_ids__contains=[document_id]).delete()
@@ -104,37 +115,18 @@ def template_invalidate(*, template_part: str) -> int:
     return _purge_tagged(tag=keys.template_dependents_key(template=template_part), layers=layers & set(_LAYER_PREFIX)) or 0
 
 
-def pending_replay() -> int:
+def pending_replay(*, chunk_vectors: ChunkVectors) -> int:
     """Replay purges that could not reach Redis (called when the circuit closes again)."""
     replayed = 0
     for pending in PendingInvalidation.objects.order_by("id"):
         if pending.document_id is not None:
-            document_invalidate(document_id=pending.document_id, event=pending.event)
+            document_invalidate(document_id=pending.document_id, event=pending.event, chunk_vectors=chunk_vectors)
         pending.delete()
         replayed += 1
     return replayed
 
 
-# --- signal handlers ----------------------------------------------------------
-
-def _on_document_saved(sender, instance, **kwargs):
-    document_id = instance.id
-    transaction.on_commit(lambda: document_invalidate(document_id=document_id, event=Event.DOCUMENT_CHANGED))
-
-
-def _on_document_deleted(sender, instance, **kwargs):
-    document_id = instance.id
-    transaction.on_commit(lambda: document_invalidate(document_id=document_id, event=Event.DOCUMENT_DELETED))
-
-
-def _on_template_saved(sender, instance, **kwargs):
-    from qa.pipeline import template_forget
-
-    transaction.on_commit(template_forget)
-    if instance.version > 1:
-        old = f"tpl-{instance.name}.{instance.version - 1}"
-        transaction.on_commit(lambda: template_invalidate(template_part=old))
-
+# --- this app's own models --------------------------------------------------------
 
 def _on_policy_saved(sender, **kwargs):
     from cache_policies.policies import policies_changed
@@ -148,21 +140,17 @@ def _on_price_saved(sender, **kwargs):
     prices_changed()
 
 
-def _replay_in_background_safe() -> None:
+def pending_replay_safely(*, chunk_vectors: ChunkVectors) -> None:
+    """pending_replay for a recovery hook: a replay failure must not break the request that noticed recovery."""
     try:
-        pending_replay()
-    except Exception:  # a replay failure must not break the request that noticed recovery
+        pending_replay(chunk_vectors=chunk_vectors)
+    except Exception:
         logger.exception("pending invalidation replay failed")
 
 
 def connect() -> None:
     from cache_policies.models import CachePolicy, ModelPrice
-    from qa.models import Document, PromptTemplate
 
-    post_save.connect(_on_document_saved, sender=Document, dispatch_uid="rag-doc-saved")
-    post_delete.connect(_on_document_deleted, sender=Document, dispatch_uid="rag-doc-deleted")
-    post_save.connect(_on_template_saved, sender=PromptTemplate, dispatch_uid="rag-tpl-saved")
     post_save.connect(_on_policy_saved, sender=CachePolicy, dispatch_uid="rag-policy-saved")
     post_delete.connect(_on_policy_saved, sender=CachePolicy, dispatch_uid="rag-policy-deleted")
     post_save.connect(_on_price_saved, sender=ModelPrice, dispatch_uid="rag-price-saved")
-    redis_client.breaker.on_recovery(_replay_in_background_safe)

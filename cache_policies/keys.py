@@ -80,6 +80,16 @@ def template_dependents_key(*, template: str) -> str:
     return _key("dep", "tpl", template)
 
 
+def question_dependents_key(*, text: str) -> str:
+    """A set of every key (any layer, any scope) cached for this question: what a targeted purge removes."""
+    return _key("dep", "q", text_hash(text))
+
+
+def template_part(*, name: str, version: int) -> str:
+    """The prompt template's part of a response key: an edit (a new version) is a new key space."""
+    return _part(f"tpl-{name}.{version}")
+
+
 def throttle_key(*, scope: str, ident: str) -> str:
     """The log of a client's recent requests; ident (a user id or an address) enters as a sha256."""
     return _key("throttle", scope, hashlib.sha256(ident.encode()).hexdigest()[:24])

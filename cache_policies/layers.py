@@ -1,17 +1,24 @@
-"""Cache-aside reads and writes for the four layers. Redis failures read as misses.
+"""A cache layer as one object: get, get_or_compute and store, cache-aside, for one request.
 
-Values: embeddings as raw float32 bytes; retrievals and responses as JSON. Nothing pickled.
-An entry is written only after its dependency tags (json_set_with_dependents says why that
-order, not a MULTI, is what keeps it findable on a Redis Cluster).
+A CacheLayer knows its policy and the request's cache mode (what it may read and write), times
+itself, and records one Outcome per request: the status reported with the answer and the stats
+count. Redis failures read as misses. Values go through a codec: embeddings as raw float32 bytes,
+retrievals and responses as JSON; nothing pickled. An entry is written only after its dependency
+tags (entry_set says why that order, not a MULTI, is what keeps it findable on a Redis Cluster).
 """
 
 import json
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
-from cache_policies import keys, redis_client
+from cache_policies import redis_client
+from cache_policies.models import Layer, Outcome
 from cache_policies.policies import Policy
+from cache_policies.stats import StatsRecorder
 
 MODES = ("default", "no-cache", "no-store")
 
@@ -29,39 +36,47 @@ class Access:
             return cls(read=False, write=False)
         return cls(read=mode == "default", write=True)
 
-    def status_when_skipped(self, policy: Policy) -> str:
-        return "off" if not policy.enabled else "bypass"
+
+# --- codecs -------------------------------------------------------------------
+
+class Codec(Protocol):
+    def encode(self, value: Any) -> bytes: ...
+
+    def decode(self, raw: bytes) -> Any | None:
+        """The value, or None for bytes this codec did not write (read as a miss)."""
 
 
-# --- embeddings: raw float32 -------------------------------------------------
+@dataclass(frozen=True)
+class VectorCodec:
+    dimensions: int
 
-def embedding_get(*, key: str, dimensions: int) -> np.ndarray | None:
-    raw = redis_client.call(lambda r: r.get(key))
-    if raw is None or len(raw) != dimensions * 4:
-        return None
-    return np.frombuffer(raw, dtype=np.float32)
+    def encode(self, value: np.ndarray) -> bytes:
+        return np.asarray(value, dtype=np.float32).tobytes()
 
-
-def embedding_set(*, key: str, vector: np.ndarray, policy: Policy) -> None:
-    data = np.asarray(vector, dtype=np.float32).tobytes()
-    redis_client.call(lambda r: r.set(key, data, ex=policy.ttl))
+    def decode(self, raw: bytes) -> np.ndarray | None:
+        return np.frombuffer(raw, dtype=np.float32) if len(raw) == self.dimensions * 4 else None
 
 
-# --- JSON entries (retrieval, response) ---------------------------------------
+class JsonCodec:
+    def encode(self, value: dict) -> bytes:
+        return json.dumps(value, separators=(",", ":")).encode()
 
-def json_get(*, key: str) -> dict | None:
-    raw = redis_client.call(lambda r: r.get(key))
-    if raw is None:
-        return None
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+    def decode(self, raw: bytes) -> dict | None:
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
 
 
-def json_set_with_dependents(*, key: str, value: dict, policy: Policy, tag_keys: list[str]) -> bool:
-    """Store value under key after adding key to every dependency tag set: no entry without its tags.
+# --- raw entries ----------------------------------------------------------------
+
+def entry_get(*, key: str) -> bytes | None:
+    return redis_client.call(lambda r: r.get(key))
+
+
+def entry_set(*, key: str, data: bytes, ttl: int | None, tag_keys: Iterable[str]) -> bool:
+    """Store data under key after adding key to every dependency tag set: no entry without its tags.
 
     The tags and the entry may sit in different hash slots (on different masters in a cluster), so
     no MULTI or script can write them together. Order does it instead: the entry is written only
@@ -70,26 +85,26 @@ def json_set_with_dependents(*, key: str, value: dict, policy: Policy, tag_keys:
     an invalidation cannot find. An invalidation running between the two writes is the version
     fence's case (the caller checks document versions after this returns).
     """
-    data = json.dumps(value, separators=(",", ":"))
+    tags = list(tag_keys)
 
     def write(r):
-        if tag_keys:
-            tags_add(r, tags=tag_keys, member=key, policy=policy)
-        return bool(r.set(key, data, ex=policy.ttl))
+        if tags:
+            tags_add(r, tags=tags, member=key, ttl=ttl)
+        return bool(r.set(key, data, ex=ttl))
 
     return bool(redis_client.call(write, default=False))
 
 
-def tags_add(r, *, tags: list[str], member: str, policy: Policy) -> None:
+def tags_add(r, *, tags: list[str], member: str, ttl: int | None) -> None:
     """Add member to every tag set, each set kept at least as long as the entries it points at."""
     # Not a transaction: each set is one key of its own slot, and the pipeline is only a batch.
     pipe = r.pipeline(transaction=False)
     for tag in tags:
         pipe.sadd(tag, member)
-        if policy.ttl:
+        if ttl:
             # A tag set must outlive the entries it points at; stale members are harmless.
-            pipe.expire(tag, policy.ttl + 3600, gt=True)
-            pipe.expire(tag, policy.ttl + 3600, nx=True)
+            pipe.expire(tag, ttl + 3600, gt=True)
+            pipe.expire(tag, ttl + 3600, nx=True)
         else:
             pipe.persist(tag)
     pipe.execute()
@@ -99,3 +114,83 @@ def entries_delete(*, keys_to_delete: list[str]) -> int:
     if not keys_to_delete:
         return 0
     return int(redis_client.call(lambda r: r.unlink(*keys_to_delete), default=0))
+
+
+# --- one request's layers -------------------------------------------------------
+
+@dataclass
+class Report:
+    """What a request's layers did: the status each reports with the answer, and the stats counts."""
+
+    mode: str
+    stats: StatsRecorder = field(default_factory=StatsRecorder)
+    status: dict[Layer, Outcome] = field(default_factory=dict)
+
+    def record(self, layer: Layer, outcome: Outcome, seconds: float = 0.0, *, reported: bool = True) -> None:
+        self.stats.layer(layer, outcome, seconds)
+        if reported:
+            # A bypassed layer reads as a miss when the request asked to recompute, else as unused.
+            bypass = Outcome.MISS if self.mode == "no-cache" else Outcome.OFF
+            self.status[layer] = bypass if outcome == Outcome.BYPASS else outcome
+
+    def status_of(self, layer: Layer) -> Outcome:
+        return self.status.get(layer, Outcome.OFF)
+
+
+class CacheLayer:
+    def __init__(self, *, layer: Layer, policy: Policy, report: Report, codec: Codec, reported: bool = True):
+        self.layer, self.policy, self.report, self.codec = layer, policy, report, codec
+        self.access = Access.of(policy=policy, mode=report.mode)
+        self.reported = reported  # the semantic layer counts in the stats but reports through the response's status
+
+    def record(self, outcome: Outcome, seconds: float = 0.0) -> None:
+        self.report.record(self.layer, outcome, seconds, reported=self.reported)
+
+    def recorded(self) -> bool:
+        return self.layer in self.report.status
+
+    def peek(self, key: str) -> Any | None:
+        """The stored value, whatever the access, recording nothing (single-flight followers, aliases)."""
+        raw = entry_get(key=key)
+        return None if raw is None else self.codec.decode(raw)
+
+    def get(self, key: str) -> Any | None:
+        """The stored value if this request may read it; a hit is recorded, a miss is left to the caller."""
+        if not self.access.read:
+            return None
+        start = time.perf_counter()
+        value = self.peek(key)
+        if value is not None:
+            self.record(Outcome.HIT, time.perf_counter() - start)
+        return value
+
+    def store(self, key: str, value: Any, *, tags: Iterable[str] = ()) -> bool:
+        if not self.access.write:
+            return False
+        return entry_set(key=key, data=self.codec.encode(value), ttl=self.policy.ttl, tag_keys=tags)
+
+    def skipped(self) -> Outcome:
+        """The outcome of a request that computed without reading: off by policy, or bypassed by its mode."""
+        if self.access.read:
+            return Outcome.MISS
+        return Outcome.BYPASS if self.policy.enabled else Outcome.OFF
+
+    def get_or_compute(
+        self, key: str, compute: Callable[[], Any], *, load: Callable[[Any], Any] = lambda v: v,
+        dump: Callable[[Any], Any] = lambda v: v, tags: Callable[[Any], Iterable[str]] = lambda v: (),
+        on_stored: Callable[[Any], None] = lambda v: None,
+    ) -> Any:
+        """Cache-aside: the stored value (through load; None from load is a miss), else compute() stored.
+
+        dump turns a computed value into what is stored, tags names the dependency sets the entry
+        joins, on_stored runs after a successful store (a version fence). Empty values are not stored.
+        """
+        start = time.perf_counter()
+        if self.access.read and (stored := self.peek(key)) is not None and (value := load(stored)) is not None:
+            self.record(Outcome.HIT, time.perf_counter() - start)
+            return value
+        value = compute()
+        if value is not None and len(value) and self.store(key, dump(value), tags=tags(value)):
+            on_stored(value)
+        self.record(self.skipped(), time.perf_counter() - start)
+        return value

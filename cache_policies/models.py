@@ -11,6 +11,17 @@ class Layer(models.TextChoices):
     SEMANTIC = "semantic", "Semantic responses"
 
 
+class Outcome(models.TextChoices):
+    """What a layer did for one request: counted in the stats and reported with the answer."""
+
+    HIT = "hit", "Hit"
+    SEMANTIC_HIT = "semantic_hit", "Semantic hit"
+    MISS = "miss", "Miss"
+    BYPASS = "bypass", "Bypassed by the request's cache mode"
+    ERROR = "error", "Error"
+    OFF = "off", "Off"
+
+
 class Scope(models.TextChoices):
     SHARED = "shared", "Shared by everyone"
     PER_USER = "per_user", "Per user (anonymous users share one scope)"

@@ -4,13 +4,12 @@ Every worker re-reads the stamp at most every STAMP_CHECK_SECONDS; an admin edit
 increments it, so the edit reaches every worker within a second without a restart.
 """
 
-import threading
-import time
 from dataclasses import dataclass
 
 from django.db import transaction
 
 from cache_policies import keys, redis_client
+from cache_policies.held import Held
 from cache_policies.models import CachePolicy, Layer
 
 STAMP_CHECK_SECONDS = 0.5
@@ -43,37 +42,6 @@ _DISABLED = {
 }
 
 
-class _Store:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.policies: dict[str, Policy] = {}
-        self.stamp: object = None
-        self.checked_at = 0.0
-
-    def current(self) -> dict[str, Policy]:
-        now = time.monotonic()
-        if now - self.checked_at < STAMP_CHECK_SECONDS and self.policies:
-            return self.policies
-        with self.lock:
-            if now - self.checked_at >= STAMP_CHECK_SECONDS or not self.policies:
-                # With Redis down the stamp reads None every time: re-reading the (tiny)
-                # table each half second is the price of still honouring admin edits.
-                stamp = redis_client.call(lambda r: r.get(keys.policy_stamp_key()))
-                if stamp is None or stamp != self.stamp or not self.policies:
-                    self.policies = _load()
-                    self.stamp = stamp
-                self.checked_at = now
-        return self.policies
-
-    def forget(self) -> None:
-        with self.lock:
-            self.checked_at = 0.0
-            self.policies = {}
-
-
-_store = _Store()
-
-
 def _load() -> dict[str, Policy]:
     loaded = {
         p.layer: Policy(
@@ -88,19 +56,22 @@ def _load() -> dict[str, Policy]:
     return {**_DISABLED, **loaded}
 
 
+_held = Held(_load, refresh=STAMP_CHECK_SECONDS, stamp=lambda: redis_client.call(lambda r: r.get(keys.policy_stamp_key())))
+
+
 def policy_for(layer: str) -> Policy:
-    return _store.current()[layer]
+    return _held.get()[layer]
 
 
 def all_policies() -> dict[str, Policy]:
-    return dict(_store.current())
+    return dict(_held.get())
 
 
 def policies_changed() -> None:
     """Tell every worker to re-read the policies (after the transaction commits)."""
 
     def bump():
-        _store.forget()
+        _held.forget()
         redis_client.call(lambda r: r.incr(keys.policy_stamp_key()))
 
     transaction.on_commit(bump)

@@ -13,8 +13,10 @@ Cosine similarity alone serves wrong answers to questions that differ by one wor
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Protocol
 
 import numpy as np
 from django.utils import timezone
@@ -22,9 +24,6 @@ from pgvector.django import VectorField
 
 from cache_policies.models import CachedQuestion
 from cache_policies.policies import Policy
-from qa.providers.base import Passage
-from qa.selectors import chunk_sentence_embeddings
-from qa.services import chunk_sentences_store
 
 CANDIDATES = 5
 AGREEMENT_DEPTH = 3
@@ -51,6 +50,18 @@ using way python write make get gets want need tell thing things kind kinds exam
 """.split())
 # A Python keyword that is also an English word ("with", "in", "is") is a topic when it is named as one.
 _KEYWORD_TERM = re.compile(r"\b(\w+)\s+(?:statement|operator|clause|keyword|expression|loop|block)s?\b")
+
+
+class Retrieved(Protocol):
+    """What the guard and the index need of a retrieved chunk (the product's passages have it)."""
+
+    chunk_id: int
+    document_id: int
+    score: float
+
+
+# Given chunk ids, every sentence vector of those chunks (one row each); the product supplies it.
+SentenceVectors = Callable[..., np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -138,7 +149,7 @@ def contrast_conflict(a: str, b: str) -> str | None:
     return None
 
 
-def retrieval_agreement(*, cached_document_ids: list[int], passages: list[Passage]) -> float:
+def retrieval_agreement(*, cached_document_ids: list[int], passages: list[Retrieved]) -> float:
     """Share of the cached answer's top documents that the new question also retrieves."""
     top = list(dict.fromkeys(cached_document_ids))[:AGREEMENT_DEPTH]
     if not top:
@@ -147,7 +158,7 @@ def retrieval_agreement(*, cached_document_ids: list[int], passages: list[Passag
     return sum(1 for doc in top if doc in retrieved) / len(top)
 
 
-def top_chunk_shared(*, cached_chunk_ids: list[int], passages: list[Passage]) -> bool:
+def top_chunk_shared(*, cached_chunk_ids: list[int], passages: list[Retrieved]) -> bool:
     """Whether one question's best chunk is among the other's retrieved chunks.
 
     Documents are coarse (one topic holds every string method); the best chunk is where the answer is.
@@ -158,17 +169,9 @@ def top_chunk_shared(*, cached_chunk_ids: list[int], passages: list[Passage]) ->
     return cached_chunk_ids[0] in retrieved or retrieved[0] in cached_chunk_ids
 
 
-def _sentence_embeddings(*, chunk_ids: list[int]) -> np.ndarray:
-    """Every sentence vector of the chunks, as stored at ingest; chunks stored before that get theirs now."""
-    found = chunk_sentence_embeddings(chunk_ids=chunk_ids)
-    if missing := [c for c in chunk_ids if c not in found]:
-        found |= chunk_sentences_store(chunk_ids=missing)
-    rows = [found[c] for c in chunk_ids if c in found]
-    return np.vstack(rows) if rows else np.zeros((0, 1), dtype=np.float32)
-
-
 def evidence_agreement(
-    *, cached_embedding: np.ndarray, cached_chunk_ids: list[int], embedding: np.ndarray, passages: list[Passage]
+    *, cached_embedding: np.ndarray, cached_chunk_ids: list[int], embedding: np.ndarray, passages: list[Retrieved],
+    sentence_vectors: SentenceVectors,
 ) -> float:
     """How well each question is answered by the sentence that best answers the other, relative to its own best.
 
@@ -176,7 +179,7 @@ def evidence_agreement(
     the same chunks but point at the str.join and str.split sentences, and score about 0.5.
     """
     chunk_ids = list(dict.fromkeys([*cached_chunk_ids, *(p.chunk_id for p in passages)]))
-    sentences = _sentence_embeddings(chunk_ids=chunk_ids)
+    sentences = sentence_vectors(chunk_ids=chunk_ids)
     if not len(sentences):
         return 0.0
     cached_scores, scores = sentences @ np.asarray(cached_embedding), sentences @ embedding
@@ -186,7 +189,8 @@ def evidence_agreement(
 
 
 def guard_rejection(
-    *, candidate: Candidate, question: str, passages: list[Passage], policy: Policy, embedding: np.ndarray
+    *, candidate: Candidate, question: str, passages: list[Retrieved], policy: Policy, embedding: np.ndarray,
+    sentence_vectors: SentenceVectors,
 ) -> str | None:
     """Why the candidate may not be served, or None if it may. Cheapest checks first.
 
@@ -207,7 +211,8 @@ def guard_rejection(
     if policy.guard_min_evidence <= 0:
         return None
     agreement = evidence_agreement(
-        cached_embedding=entry.embedding, cached_chunk_ids=entry.chunk_ids, embedding=embedding, passages=passages
+        cached_embedding=entry.embedding, cached_chunk_ids=entry.chunk_ids, embedding=embedding, passages=passages,
+        sentence_vectors=sentence_vectors,
     )
     return "evidence" if agreement < policy.guard_min_evidence else None
 
@@ -236,7 +241,7 @@ _pruned_at = {"t": -EXPIRED_PRUNE_SECONDS}
 
 def question_index(
     *, namespace: str, scope: str, question: str, embedding: np.ndarray, response_key: str,
-    retrieval_key: str, passages: list[Passage], policy: Policy,
+    retrieval_key: str, passages: list[Retrieved], policy: Policy,
 ) -> None:
     # Lookups skip expired rows; this removes them, once a minute per process, on a path that writes anyway.
     if time.monotonic() - _pruned_at["t"] >= EXPIRED_PRUNE_SECONDS:

@@ -1,6 +1,6 @@
 """Operator actions on the cache: the admin, the cache_purge command and the purge API call these."""
 
-from cache_policies import keys, layers
+from cache_policies import keys, layers, redis_client
 from cache_policies.models import Action, CachedQuestion, Event, InvalidationRule, Layer
 from cache_policies.policies import policy_namespace_bump
 from cache_policies.selectors import RULE_OFF
@@ -20,15 +20,18 @@ def all_purge() -> dict[str, int]:
 
 
 def question_purge(*, question: str) -> int:
-    """Remove every cached entry for one question (all scopes), in every layer."""
-    from qa.pipeline import question_keys
+    """Remove every cached entry for one question (all scopes), in every layer.
 
-    doomed = question_keys(question=question)
+    Its keys come from the question's tag set (every entry joins it when stored) and its semantic index rows.
+    """
+    tag = keys.question_dependents_key(text=question)
+    doomed = [m.decode() for m in redis_client.call(lambda r: r.smembers(tag), default=set())]
     entries = CachedQuestion.objects.filter(question=keys.normalize_text(question))
     doomed += [e.response_key for e in entries] + [e.retrieval_key for e in entries if e.retrieval_key]
     entries.delete()
-    return layers.entries_delete(keys_to_delete=sorted(set(doomed)))
-
+    removed = layers.entries_delete(keys_to_delete=sorted(set(doomed)))
+    layers.entries_delete(keys_to_delete=[tag])
+    return removed
 
 
 def rule_set(*, event: str, layer: str, action: str) -> str | None:

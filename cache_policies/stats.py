@@ -26,10 +26,11 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from cache_policies import redis_client
+from cache_policies.models import Outcome
 
 MINUTE_TTL = 24 * 3600
 HOUR_TTL = 30 * 86400
-OUTCOMES = ("hit", "semantic_hit", "miss", "bypass", "error", "off")
+OUTCOMES = tuple(Outcome.values)
 SIMILARITY_BUCKET = 0.02
 QUESTIONS_KEPT = 1000
 FLUSH_SECONDS = 0.1

@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 from django.conf import settings
 
 from cache_policies import redis_client, stats
-from cache_policies.models import Layer
+from cache_policies.models import Layer, Outcome
 
-LOOKUP_OUTCOMES = ("hit", "semantic_hit", "miss", "error")
-HIT_OUTCOMES = ("hit", "semantic_hit")
+LOOKUP_OUTCOMES = (Outcome.HIT, Outcome.SEMANTIC_HIT, Outcome.MISS, Outcome.ERROR)
+HIT_OUTCOMES = (Outcome.HIT, Outcome.SEMANTIC_HIT)
 UNITS = {
     "minute": (60, lambda n: stats.minute_bucket_key(epoch_minute=n)),
     "hour": (3600, lambda n: stats.hour_bucket_key(epoch_hour=n)),

@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class QaConfig(AppConfig):
     name = "qa"
     verbose_name = "Knowledge base"
+
+    def ready(self):
+        from qa import signals
+
+        signals.connect()

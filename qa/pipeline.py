@@ -1,27 +1,36 @@
 """question → embed → retrieve → generate, through the four cache layers. Every stage timed.
 
-Order of the layers on the way in: exact response (no embedding needed), then under a
-single-flight lock: embedding, retrieval, semantic response, and finally the LLM.
+    exact → (single-flight) embedding → retrieval → semantic → generate → store
+
+The exact response layer needs no embedding, so it goes first; a miss takes the single-flight
+lock, so concurrent identical misses wait for one computation. Each layer is a CacheLayer that
+records its own outcome; this module only says in which order they are asked.
 """
 
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
-from cache_policies import keys, layers, semantic, singleflight
-from cache_policies.layers import Access
-from cache_policies.models import Scope
-from cache_policies.policies import Policy, all_policies
+from cache_policies import keys, semantic, singleflight
+from cache_policies.held import Held
+from cache_policies.layers import CacheLayer, JsonCodec, Report, VectorCodec, entries_delete
+from cache_policies.models import Layer, Outcome, Scope
+from cache_policies.policies import all_policies
 from cache_policies.pricing import usd_for
-from cache_policies.stats import StatsRecorder
-from qa import retrieval
-from qa.providers import embedder, generator
+from qa import providers, retrieval
+from qa.models import PromptTemplate
 from qa.providers.base import Generation, Passage
 from qa.selectors import active_prompt_template
+from qa.services import chunk_sentence_vectors
+
+X_CACHE = {Outcome.HIT: "HIT", Outcome.SEMANTIC_HIT: "SEMANTIC-HIT"}
+REPORTED_LAYERS = (Layer.EMBEDDING, Layer.RETRIEVAL, Layer.RESPONSE)
+# Held in-process like the policies: an exact hit should not wait on a database query.
+active_template = Held(active_prompt_template, refresh=0.5)
 
 
 @dataclass
@@ -38,41 +47,126 @@ class Answer:
 
     @property
     def x_cache(self) -> str:
-        return {"hit": "HIT", "semantic_hit": "SEMANTIC-HIT"}.get(self.cache["response"], "MISS")
+        return X_CACHE.get(self.cache["response"], "MISS")
 
 
-@dataclass
+def question_answer(*, question: str, user_id: int | None = None, cache_mode: str = "default") -> Answer:
+    req = _Request(question=question, mode=cache_mode, user_id=user_id)
+    try:
+        return _answer(req)
+    except Exception:
+        req.report.stats.add("errors")
+        raise
+    finally:
+        req.report.stats.add("requests")
+        req.report.stats.submit()
+
+
+def _answer(req: "_Request") -> Answer:
+    cached = req.response.get(req.response_key)
+    if cached is not None:
+        return _served(req, cached)
+    if not req.response.access.read:
+        return _fresh(req)
+    timeout = req.response.policy.lock_timeout_seconds
+    with singleflight.leadership(key=req.response_key, timeout=timeout) as lead:
+        if not lead:
+            cached = singleflight.wait_for(key=req.response_key, read=lambda: req.response.peek(req.response_key), timeout=timeout)
+        if cached is None:
+            return _fresh(req)
+    req.response.record(Outcome.HIT)
+    return _served(req, cached)
+
+
+def _fresh(req: "_Request") -> Answer:
+    with req.stage("embed"):
+        vector = req.embedding.get_or_compute(
+            req.embedding_key, lambda: req.emb.embed([req.text])[0], tags=lambda v: req.tags([], document_ids=()),
+        )
+    with req.stage("retrieve"):
+        passages = req.retrieval.get_or_compute(
+            req.retrieval_key, lambda: retrieval.chunk_search(embedding=vector, k=settings.RETRIEVAL_TOP_K),
+            load=_passages_load, dump=_passages_dump, tags=lambda p: req.tags(p),
+            on_stored=lambda p: _fenced(req.retrieval_key, p),
+        )
+    served = _semantic_lookup(req, vector, passages)
+    if served is not None:
+        return served
+    with req.stage("generate"):
+        generation = req.gen.generate(question=req.question, passages=passages, embedding=vector, template=req.template)
+    if not req.response.recorded():
+        # A miss costs what the whole request cost before the answer existed.
+        req.response.record(Outcome.MISS if req.response.policy.enabled else Outcome.OFF, req.elapsed())
+    _response_store(req, generation, passages, vector)
+    return req.answer(answer=generation.text, sources=_sources(passages), provider=req.gen.provider, model=generation.model)
+
+
 class _Request:
-    """One question's journey: its policies, keys, timings and what each layer did."""
+    """One question's journey: providers, template, policies and keys resolved once, and its layers."""
 
-    question: str
-    mode: str
-    policies: dict[str, Policy]
-    user_id: int | None
-    template: str
-    kb_version: int
-    started: float = field(default_factory=time.perf_counter)
-    timings: dict[str, float] = field(default_factory=lambda: {"embed": 0.0, "retrieve": 0.0, "generate": 0.0})
-    status: dict[str, str] = field(default_factory=dict)
-    similarity: float | None = None
-    stats: StatsRecorder = field(default_factory=StatsRecorder)
+    def __init__(self, *, question: str, mode: str, user_id: int | None):
+        self.started = time.perf_counter()
+        self.question, self.text = question, keys.normalize_text(question)
+        self.emb, self.gen = providers.embedder(), providers.generator()
+        self.template: PromptTemplate | None = active_template.get() if self.gen.uses_template else None
+        self.policies = all_policies()
+        self.user_id = user_id
+        self.report = Report(mode=mode)
+        self.report.stats.question = (keys.text_hash(question), self.text)
+        self.timings = {"embed": 0.0, "retrieve": 0.0, "generate": 0.0}
+        self.similarity: float | None = None
+        self.embedding = self._layer(Layer.EMBEDDING, VectorCodec(dimensions=self.emb.dimensions))
+        self.retrieval = self._layer(Layer.RETRIEVAL, JsonCodec())
+        self.response = self._layer(Layer.RESPONSE, JsonCodec())
+        self.semantic = CacheLayer(layer=Layer.SEMANTIC, policy=self.policies[Layer.SEMANTIC], report=self.report,
+                                   codec=JsonCodec(), reported=False)
+        self._keys_build()
 
-    def access(self, layer: str) -> Access:
-        return Access.of(policy=self.policies[layer], mode=self.mode)
+    def _layer(self, layer: Layer, codec) -> CacheLayer:
+        return CacheLayer(layer=layer, policy=self.policies[layer], report=self.report, codec=codec)
 
-    def scope(self) -> str:
+    def _scope(self) -> str:
         """One scope for an answer's exact key and its semantic index entry: per user if either layer says so.
 
         Mixed scopes leaked: a per-user response layer with a shared semantic one served one user's answer
         to another through the semantic index.
         """
-        per_user = Scope.PER_USER in (self.policies["response"].scope, self.policies["semantic"].scope)
+        per_user = Scope.PER_USER in (self.policies[Layer.RESPONSE].scope, self.policies[Layer.SEMANTIC].scope)
         return keys.scope_part(user_id=self.user_id, per_user=per_user)
 
-    def note(self, layer: str, outcome: str, seconds: float = 0.0) -> None:
-        reported = {"bypass": "miss" if self.mode == "no-cache" else "off"}.get(outcome, outcome)
-        self.status[layer] = reported
-        self.stats.layer(layer, outcome, seconds)
+    def _keys_build(self) -> None:
+        namespace = {layer: self.policies[layer].namespace_version for layer in Layer}
+        self.scope = self._scope()
+        kb_version, top_k = namespace[Layer.RETRIEVAL], settings.RETRIEVAL_TOP_K
+        self.template_part = (
+            keys.template_part(name=self.template.name, version=self.template.version) if self.template else "tpl-none"
+        )
+        self.response_key = keys.response_key(
+            namespace=namespace[Layer.RESPONSE], kb_version=kb_version, provider=self.gen.provider, model=self.gen.model,
+            template=self.template_part, top_k=top_k, scope=self.scope, text=self.question,
+        )
+        self.embedding_key = keys.embedding_key(
+            namespace=namespace[Layer.EMBEDDING], provider=self.emb.provider, model=self.emb.model, text=self.question
+        )
+        self.retrieval_key = keys.retrieval_key(
+            namespace=namespace[Layer.RETRIEVAL], kb_version=kb_version, embedding_model=self.emb.model, top_k=top_k,
+            text=self.question,
+        )
+        self.semantic_namespace = keys.semantic_namespace(
+            namespace=namespace[Layer.SEMANTIC], response_namespace=namespace[Layer.RESPONSE], kb_version=kb_version,
+            provider=self.gen.provider, model=self.gen.model, template=self.template_part, top_k=top_k,
+        )
+
+    def tags(self, passages: list[Passage], document_ids=None) -> list[str]:
+        """The dependency sets an entry joins: its documents', its template's and its question's."""
+        ids = {int(d) for d in document_ids} if document_ids is not None else {p.document_id for p in passages}
+        tags = [keys.dependents_key(document_id=d) for d in ids] + [keys.question_dependents_key(text=self.question)]
+        if self.template:
+            tags.append(keys.template_dependents_key(template=self.template_part))
+        return tags
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
 
     @contextmanager
     def stage(self, name: str):
@@ -80,142 +174,33 @@ class _Request:
         try:
             yield
         finally:
-            self.timings[name] = self.timings.get(name, 0.0) + (time.perf_counter() - start) * 1000
+            self.timings[name] += (time.perf_counter() - start) * 1000
+
+    def answer(self, *, answer: str, sources: list[dict], provider: str, model: str) -> Answer:
+        self.timings["total"] = self.elapsed() * 1000
+        cache = {layer.value: self.report.status_of(layer).value for layer in REPORTED_LAYERS}
+        cache["similarity"] = round(self.similarity, 4) if self.similarity is not None else None
+        cache["key"] = keys.short_id(self.response_key)
+        timings = {name: round(ms, 2) for name, ms in self.timings.items()}
+        return Answer(answer=answer, sources=sources, timings_ms=timings, cache=cache, provider=provider, model=model)
 
 
-_TEMPLATE = {"part": "", "read_at": -1.0}
-TEMPLATE_REFRESH_SECONDS = 0.5
-
-
-def _template_part(gen) -> str:
-    if gen.provider != "openai":
-        return "tpl-none"  # the extractive answerer reads no prompt template
-    # Held in-process like the policies: an exact hit should not wait on a database query.
-    if time.monotonic() - _TEMPLATE["read_at"] > TEMPLATE_REFRESH_SECONDS:
-        template = active_prompt_template()
-        _TEMPLATE.update(part=f"tpl-{template.name}.{template.version}", read_at=time.monotonic())
-    return _TEMPLATE["part"]
-
-
-def template_forget() -> None:
-    _TEMPLATE["read_at"] = -1.0
-
-
-def _response_key(req: _Request, gen) -> str:
-    return keys.response_key(
-        namespace=req.policies["response"].namespace_version, kb_version=req.kb_version,
-        provider=gen.provider, model=gen.model, template=req.template, top_k=settings.RETRIEVAL_TOP_K,
-        scope=req.scope(), text=req.question,
+def _served(req: _Request, cached: dict) -> Answer:
+    prompt, completion = cached.get("prompt_tokens", 0), cached.get("completion_tokens", 0)
+    req.report.stats.saved(
+        ms=max(0.0, cached.get("cost_ms", 0) - req.elapsed() * 1000), tokens=prompt + completion,
+        usd=usd_for(model=cached.get("model", ""), prompt=prompt, completion=completion),
     )
+    return req.answer(answer=cached["answer"], sources=cached["sources"], provider=cached.get("provider", ""),
+                      model=cached.get("model", ""))
 
 
-def _request(*, question: str, mode: str, user_id: int | None, gen, started: float) -> _Request:
-    policies = all_policies()
-    return _Request(
-        question=question, mode=mode, policies=policies, user_id=user_id,
-        template=_template_part(gen), kb_version=policies["retrieval"].namespace_version, started=started,
-    )
+def _passages_load(stored: dict) -> list[Passage] | None:
+    return retrieval.passages_by_ids(scored_ids=[tuple(c) for c in stored.get("chunks", [])]) or None
 
 
-def _embedding_key(req: _Request, emb) -> str:
-    return keys.embedding_key(
-        namespace=req.policies["embedding"].namespace_version, provider=emb.provider, model=emb.model, text=req.question
-    )
-
-
-def _retrieval_key(req: _Request, emb) -> str:
-    return keys.retrieval_key(
-        namespace=req.policies["retrieval"].namespace_version, kb_version=req.kb_version, embedding_model=emb.model,
-        top_k=settings.RETRIEVAL_TOP_K, text=req.question,
-    )
-
-
-def _document_tags(document_ids) -> list[str]:
-    return [keys.dependents_key(document_id=int(d)) for d in set(document_ids)]
-
-
-def question_answer(*, question: str, user_id: int | None = None, cache_mode: str = "default") -> Answer:
-    started = time.perf_counter()
-    gen = generator()
-    req = _request(question=question, mode=cache_mode, user_id=user_id, gen=gen, started=started)
-    req.stats.question = (keys.text_hash(question), keys.normalize_text(question))
-    resp_key = _response_key(req, gen)
-    try:
-        return _question_answer(req, gen, resp_key)
-    except Exception:
-        req.stats.add("errors")
-        raise
-    finally:
-        req.stats.add("requests")
-        req.stats.submit()
-
-
-def _question_answer(req: _Request, gen, resp_key: str) -> Answer:
-    cached = _response_lookup(req, resp_key)
-    if cached is not None:
-        return _from_cache(req, cached, resp_key)
-    if not req.access("response").read:
-        return _answer_fresh(req, gen, resp_key)
-    timeout = req.policies["response"].lock_timeout_seconds
-    with singleflight.leadership(key=resp_key, timeout=timeout) as lead:
-        if not lead:
-            cached = singleflight.wait_for(key=resp_key, read=lambda: layers.json_get(key=resp_key), timeout=timeout)
-        if cached is None:
-            return _answer_fresh(req, gen, resp_key)
-    req.note("response", "hit")
-    return _from_cache(req, cached, resp_key)
-
-
-def _response_lookup(req: _Request, resp_key: str) -> dict | None:
-    if not req.access("response").read:
-        return None
-    start = time.perf_counter()
-    cached = layers.json_get(key=resp_key)
-    if cached is not None:
-        req.note("response", "hit", time.perf_counter() - start)
-    return cached
-
-
-def _from_cache(req: _Request, cached: dict, resp_key: str) -> Answer:
-    for layer in ("embedding", "retrieval"):
-        req.status.setdefault(layer, "off")
-    total = (time.perf_counter() - req.started) * 1000
-    tokens = cached.get("prompt_tokens", 0) + cached.get("completion_tokens", 0)
-    req.stats.saved(
-        ms=max(0.0, cached.get("cost_ms", 0) - total), tokens=tokens,
-        usd=usd_for(model=cached.get("model", ""), prompt=cached.get("prompt_tokens", 0), completion=cached.get("completion_tokens", 0)),
-    )
-    return _answer(req, answer=cached["answer"], sources=cached["sources"], resp_key=resp_key,
-                   provider=cached.get("provider", ""), model=cached.get("model", ""))
-
-
-def _answer(req: _Request, *, answer: str, sources: list[dict], resp_key: str, provider: str, model: str) -> Answer:
-    req.timings["total"] = (time.perf_counter() - req.started) * 1000
-    cache = {
-        "embedding": req.status.get("embedding", "off"),
-        "retrieval": req.status.get("retrieval", "off"),
-        "response": req.status.get("response", "off"),
-        "similarity": round(req.similarity, 4) if req.similarity is not None else None,
-        "key": keys.short_id(resp_key),
-    }
-    timings = {name: round(ms, 2) for name, ms in req.timings.items()}
-    return Answer(answer=answer, sources=sources, timings_ms=timings, cache=cache, provider=provider, model=model)
-
-
-def _answer_fresh(req: _Request, gen, resp_key: str) -> Answer:
-    vector = _embedding(req)
-    passages, ret_key = _retrieval(req, vector)
-    served = _semantic_lookup(req, vector, passages, resp_key)
-    if served is not None:
-        return served
-    with req.stage("generate"):
-        generation = gen.generate(question=req.question, passages=passages, embedding=vector)
-    sources = _sources(passages)
-    if not req.status.get("response"):
-        # A miss costs what the whole request cost before the answer existed.
-        req.note("response", "miss" if req.policies["response"].enabled else "off", time.perf_counter() - req.started)
-    _response_store(req, gen, generation, passages, sources, resp_key, ret_key, vector)
-    return _answer(req, answer=generation.text, sources=sources, resp_key=resp_key, provider=gen.provider, model=generation.model)
+def _passages_dump(passages: list[Passage]) -> dict:
+    return {"chunks": [[p.chunk_id, p.score] for p in passages]}
 
 
 def _fenced(key: str, passages: list[Passage]) -> bool:
@@ -227,7 +212,7 @@ def _fenced(key: str, passages: list[Passage]) -> bool:
     """
     if retrieval.passages_current(passages=passages):
         return True
-    layers.entries_delete(keys_to_delete=[key])
+    entries_delete(keys_to_delete=[key])
     return False
 
 
@@ -238,123 +223,55 @@ def _sources(passages: list[Passage]) -> list[dict]:
     ]
 
 
-def _embedding(req: _Request) -> np.ndarray:
-    emb = embedder()
-    policy = req.policies["embedding"]
-    access = req.access("embedding")
-    key = _embedding_key(req, emb)
-    with req.stage("embed"):
-        start = time.perf_counter()
-        vector = layers.embedding_get(key=key, dimensions=emb.dimensions) if access.read else None
-        if vector is not None:
-            req.note("embedding", "hit", time.perf_counter() - start)
-            return vector
-        vector = emb.embed([keys.normalize_text(req.question)])[0]
-        if access.write:
-            layers.embedding_set(key=key, vector=vector, policy=policy)
-        req.note("embedding", "miss" if access.read else access.status_when_skipped(policy), time.perf_counter() - start)
-    return vector
-
-
-def _retrieval(req: _Request, vector: np.ndarray) -> tuple[list[Passage], str]:
-    emb = embedder()
-    policy = req.policies["retrieval"]
-    access = req.access("retrieval")
-    key = _retrieval_key(req, emb)
-    with req.stage("retrieve"):
-        start = time.perf_counter()
-        cached = layers.json_get(key=key) if access.read else None
-        passages = retrieval.passages_by_ids(scored_ids=[tuple(c) for c in cached["chunks"]]) if cached else None
-        if passages is not None:
-            req.note("retrieval", "hit", time.perf_counter() - start)
-            return passages, key
-        passages = retrieval.chunk_search(embedding=vector, k=settings.RETRIEVAL_TOP_K)
-        if access.write and passages:
-            stored = layers.json_set_with_dependents(
-                key=key, value={"chunks": [[p.chunk_id, p.score] for p in passages]}, policy=policy,
-                tag_keys=_document_tags(p.document_id for p in passages),
-            )
-            if stored:
-                _fenced(key, passages)
-        req.note("retrieval", "miss" if access.read else access.status_when_skipped(policy), time.perf_counter() - start)
-    return passages, key
-
-
-def _semantic_namespace(req: _Request) -> str:
-    gen = generator()
-    return keys.semantic_namespace(
-        namespace=req.policies["semantic"].namespace_version,
-        response_namespace=req.policies["response"].namespace_version, kb_version=req.kb_version,
-        provider=gen.provider, model=gen.model, template=req.template, top_k=settings.RETRIEVAL_TOP_K,
-    )
-
-
-def _semantic_lookup(req: _Request, vector: np.ndarray, passages: list[Passage], resp_key: str) -> Answer | None:
-    policy = req.policies["semantic"]
-    if not req.access("semantic").read or not req.access("response").write:
+def _semantic_lookup(req: _Request, vector: np.ndarray, passages: list[Passage]) -> Answer | None:
+    if not req.semantic.access.read or not req.response.access.write:
         return None
     start = time.perf_counter()
     for candidate in semantic.candidates_nearest(
-        namespace=_semantic_namespace(req), scope=req.scope(), embedding=vector,
-        threshold=policy.similarity_threshold,
+        namespace=req.semantic_namespace, scope=req.scope, embedding=vector,
+        threshold=req.semantic.policy.similarity_threshold,
     ):
         # The index row's scope should match its key's; a row written under older, mixed scopes may not.
-        if candidate.entry.response_key == resp_key or keys.response_key_scope(candidate.entry.response_key) != req.scope():
+        if candidate.entry.response_key == req.response_key or keys.response_key_scope(candidate.entry.response_key) != req.scope:
             continue
         if semantic.guard_rejection(
-            candidate=candidate, question=req.question, passages=passages, policy=policy, embedding=vector
+            candidate=candidate, question=req.question, passages=passages, policy=req.semantic.policy, embedding=vector,
+            sentence_vectors=chunk_sentence_vectors,
         ):
             continue
-        cached = layers.json_get(key=candidate.entry.response_key)
+        cached = req.response.peek(candidate.entry.response_key)
         if cached is None:
             semantic.entries_prune(response_keys=[candidate.entry.response_key])
             continue
-        req.similarity = candidate.similarity
-        req.stats.similarity = candidate.similarity
+        req.similarity = req.report.stats.similarity = candidate.similarity
         # Alias the answer under this question's exact key (with the same dependency tags),
         # so a repeat is an exact hit and single-flight followers find it.
-        layers.json_set_with_dependents(
-            key=resp_key, value=cached, policy=req.policies["response"],
-            tag_keys=_document_tags(cached.get("document_versions", {})),
-        )
-        req.note("response", "semantic_hit", time.perf_counter() - start)
-        req.stats.layer("semantic", "hit", time.perf_counter() - start)
-        return _from_cache(req, cached, resp_key)
-    req.stats.layer("semantic", "miss", time.perf_counter() - start)
+        req.response.store(req.response_key, cached, tags=req.tags([], cached.get("document_versions", {})))
+        req.response.record(Outcome.SEMANTIC_HIT, time.perf_counter() - start)
+        req.semantic.record(Outcome.HIT, time.perf_counter() - start)
+        return _served(req, cached)
+    req.semantic.record(Outcome.MISS, time.perf_counter() - start)
     return None
 
 
-def _response_store(req, gen, generation: Generation, passages, sources, resp_key, ret_key, vector) -> None:
-    access = req.access("response")
-    if not access.write or not generation.text.strip() or not passages:
+def _response_store(req: _Request, generation: Generation, passages: list[Passage], vector: np.ndarray) -> None:
+    if not req.response.access.write or not generation.text.strip() or not passages:
         return
     value = {
         "answer": generation.text,
-        "sources": sources,
-        "provider": gen.provider,
+        "sources": _sources(passages),
+        "provider": req.gen.provider,
         "model": generation.model,
         "prompt_tokens": generation.prompt_tokens,
         "completion_tokens": generation.completion_tokens,
-        "cost_ms": round((time.perf_counter() - req.started) * 1000, 2),
+        "cost_ms": round(req.elapsed() * 1000, 2),
         "created_at": timezone.now().isoformat(),
         "document_versions": {str(p.document_id): p.document_version for p in passages},
     }
-    tags = _document_tags(p.document_id for p in passages)
-    if gen.provider == "openai":
-        tags.append(keys.template_dependents_key(template=req.template))
-    stored = layers.json_set_with_dependents(key=resp_key, value=value, policy=req.policies["response"], tag_keys=tags)
-    if stored and not _fenced(resp_key, passages):
+    stored = req.response.store(req.response_key, value, tags=req.tags(passages))
+    if not stored or not _fenced(req.response_key, passages) or not req.semantic.policy.enabled:
         return
-    if stored and req.policies["semantic"].enabled:
-        semantic.question_index(
-            namespace=_semantic_namespace(req), scope=req.scope(), question=keys.normalize_text(req.question),
-            embedding=vector, response_key=resp_key, retrieval_key=ret_key, passages=passages,
-            policy=req.policies["response"],
-        )
-
-
-def question_keys(*, question: str) -> list[str]:
-    """The shared-scope keys a question's entries live under now (for a targeted purge)."""
-    gen, emb = generator(), embedder()
-    req = _request(question=question, mode="default", user_id=None, gen=gen, started=time.perf_counter())
-    return [_response_key(req, gen), _retrieval_key(req, emb), _embedding_key(req, emb)]
+    semantic.question_index(
+        namespace=req.semantic_namespace, scope=req.scope, question=req.text, embedding=vector,
+        response_key=req.response_key, retrieval_key=req.retrieval_key, passages=passages, policy=req.response.policy,
+    )

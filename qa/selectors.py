@@ -7,7 +7,7 @@ import psycopg
 from django.db import connection
 from django.db.models import Count, QuerySet
 
-from qa.models import ChunkSentence, Document, PromptTemplate
+from qa.models import Chunk, ChunkSentence, Document, PromptTemplate
 
 _SENTENCES_OF_CHUNKS = f"SELECT chunk_id, embedding FROM {ChunkSentence._meta.db_table} WHERE chunk_id = ANY(%s)"
 
@@ -35,3 +35,9 @@ def chunk_sentence_embeddings(*, chunk_ids: list[int]) -> dict[int, np.ndarray]:
         for chunk_id, vector in cursor:
             rows[chunk_id].append(np.frombuffer(vector, dtype=">f4", offset=4))
     return {chunk_id: np.vstack(vectors).astype(np.float32) for chunk_id, vectors in rows.items()}
+
+
+def document_chunk_vectors(*, document_id: int) -> np.ndarray:
+    """The vectors of a document's chunks as stored now (none for a deleted document)."""
+    vectors = list(Chunk.objects.filter(document_id=document_id).values_list("embedding", flat=True))
+    return np.vstack(vectors).astype(np.float32) if vectors else np.zeros((0, 1), dtype=np.float32)

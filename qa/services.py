@@ -15,6 +15,7 @@ from django.db import transaction
 from qa import providers
 from qa.chunking import chunk_sentences, chunk_text
 from qa.models import Chunk, ChunkSentence, Document, PromptTemplate
+from qa.selectors import chunk_sentence_embeddings
 
 # Chunks per embedder call (their sentences go in a second call): small enough for steady progress,
 # large enough to keep an API busy.
@@ -88,6 +89,16 @@ def chunk_sentences_store(*, chunk_ids: list[int]) -> dict[int, np.ndarray]:
         alive = set(Chunk.objects.select_for_update().filter(id__in=vectors).values_list("id", flat=True))
         ChunkSentence.objects.bulk_create(_sentence_rows({c: vectors[c] for c in alive}), ignore_conflicts=True)
     return {c: vectors[c] for c in alive}
+
+
+def chunk_sentence_vectors(*, chunk_ids: list[int]) -> np.ndarray:
+    """Every sentence vector of the chunks (the semantic guard's evidence), as stored at ingest;
+    chunks stored before that get theirs now."""
+    found = chunk_sentence_embeddings(chunk_ids=chunk_ids)
+    if missing := [c for c in chunk_ids if c not in found]:
+        found |= chunk_sentences_store(chunk_ids=missing)
+    rows = [found[c] for c in chunk_ids if c in found]
+    return np.vstack(rows) if rows else np.zeros((0, 1), dtype=np.float32)
 
 
 def _validate(*, slug: str, title: str, content: str) -> None:

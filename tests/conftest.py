@@ -42,20 +42,16 @@ def defaults_create() -> None:
 @pytest.fixture(autouse=True)
 def fresh_cache_state():
     """Each test starts with an empty test Redis db, a closed circuit and no policies held in-process."""
-    from cache_policies import policies, redis_client
-
-    from qa.pipeline import template_forget
-
+    from cache_policies import held, redis_client
     from cache_policies.stats import flush_pending
 
     redis_client.breaker.record_success()
     flush_pending()  # an earlier test's counts must land before the wipe, not in this test's numbers
     redis_client.call(lambda r: r.flushdb())
-    policies._store.forget()
-    template_forget()
+    held.forget_all()
     yield
     redis_client.breaker.record_success()
-    policies._store.forget()
+    held.forget_all()
 
 
 @pytest.fixture

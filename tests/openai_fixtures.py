@@ -1,4 +1,4 @@
-"""Fixtures that point the openai providers at tests/openai_wire_server.py.
+"""Fixtures that point the openai providers at bench/openai_wire_server.py.
 
 Import them into a test module: `from tests.openai_fixtures import openai_wire, openai_wire_server  # noqa: F401`.
 """
@@ -6,7 +6,7 @@ Import them into a test module: `from tests.openai_fixtures import openai_wire, 
 import pytest
 
 from qa import providers
-from tests.openai_wire_server import OpenAIWireServer
+from bench.openai_wire_server import OpenAIWireServer
 
 
 @pytest.fixture(scope="session")

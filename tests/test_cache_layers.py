@@ -15,9 +15,9 @@ QUESTION = "What does the with statement do?"
 
 def _set_policy(layer, **fields):
     CachePolicy.objects.filter(layer=layer).update(**fields)
-    from cache_policies import policies
+    from cache_policies import held
 
-    policies._store.forget()
+    held.forget_all()
 
 
 def test_it_serves_an_exact_hit_after_the_first_answer(kb):

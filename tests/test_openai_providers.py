@@ -1,4 +1,4 @@
-"""The real openai client, over HTTP, against tests/openai_wire_server.py."""
+"""The real openai client, over HTTP, against bench/openai_wire_server.py."""
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ from qa.selectors import active_prompt_template
 from qa.services import prompt_template_save
 from ragsite.errors import ProviderError, ProviderTimeout
 from tests.openai_fixtures import openai_wire, openai_wire_server  # noqa: F401
-from tests.openai_wire_server import wire_vector
+from bench.openai_wire_server import wire_vector
 
 PASSAGES = [
     Passage(chunk_id=1, document_id=1, document_slug="with", document_title="The with statement",

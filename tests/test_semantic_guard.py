@@ -3,10 +3,11 @@ import pytest
 from pydoc_data.topics import topics
 
 from cache_policies import semantic
-from cache_policies.evaluation import Pair, PairOutcome, hit_rates, pair_evaluate, threshold_recommend, threshold_sweep
+from bench.evaluation import Pair, PairOutcome, hit_rates, pair_evaluate, threshold_recommend, threshold_sweep
 from cache_policies.models import CachedQuestion, CachePolicy
 from cache_policies.policies import Policy, policies_changed
 from qa.providers.base import Passage
+from qa.services import chunk_sentence_vectors
 
 GUARD = Policy("semantic", True, 3600, "shared", 1, 0.35, 0.3, True, 0.78, 30.0)
 QUESTION_VECTOR = np.zeros(384, dtype=np.float32)  # these checks refuse before the evidence step reads it
@@ -59,7 +60,7 @@ def test_it_refuses_a_one_word_contrast_that_retrieves_the_same_chunks():
 
     rejection = semantic.guard_rejection(
         candidate=cached, question="Which values are considered true?", passages=[passage(7, 1), passage(8, 1)], policy=GUARD,
-        embedding=QUESTION_VECTOR,
+        embedding=QUESTION_VECTOR, sentence_vectors=chunk_sentence_vectors,
     )
 
     assert rejection == "content"
@@ -70,7 +71,7 @@ def test_it_refuses_a_candidate_whose_best_chunk_the_question_did_not_retrieve()
 
     rejection = semantic.guard_rejection(
         candidate=cached, question="How do I glue strings together?", passages=[passage(9, 1), passage(10, 1)], policy=GUARD,
-        embedding=QUESTION_VECTOR,
+        embedding=QUESTION_VECTOR, sentence_vectors=chunk_sentence_vectors,
     )
 
     assert rejection == "retrieval"

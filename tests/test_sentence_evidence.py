@@ -9,7 +9,7 @@ from qa.chunking import chunk_sentences
 from qa.models import ChunkSentence
 from qa.retrieval import chunk_search
 from qa.selectors import chunk_sentence_embeddings
-from qa.services import chunk_sentences_store, document_delete, document_ingest, document_reembed
+from qa.services import chunk_sentence_vectors, chunk_sentences_store, document_delete, document_ingest, document_reembed
 
 WITH = "The with statement wraps a block. It calls __enter__ first. It calls __exit__ when the block ends."
 
@@ -38,6 +38,7 @@ def evidence(*, question: str, cached_question: str) -> float:
         cached_chunk_ids=[p.chunk_id for p in cached],
         embedding=vector,
         passages=chunk_search(embedding=vector, k=3),
+        sentence_vectors=chunk_sentence_vectors,
     )
 
 

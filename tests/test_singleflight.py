@@ -6,7 +6,7 @@ import pytest
 
 from qa import providers
 from qa.pipeline import question_answer
-from tests.openai_wire_server import OpenAIWireServer
+from bench.openai_wire_server import OpenAIWireServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.cluster]
 

@@ -1,14 +1,18 @@
-"""The embedder and generator chosen in settings, one instance per process."""
+"""The embedder and generator chosen in settings, one instance per process, unless overridden."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 from django.conf import settings
 
 from qa.providers.base import Embedder, Generator
 
+_overrides: dict[str, object] = {}
+
 
 @cache
-def embedder() -> Embedder:
+def _configured_embedder() -> Embedder:
     if settings.EMBEDDING_PROVIDER == "openai":
         from qa.providers.openai_embeddings import OpenAIEmbedder
 
@@ -19,7 +23,7 @@ def embedder() -> Embedder:
 
 
 @cache
-def generator() -> Generator:
+def _configured_generator() -> Generator:
     if settings.LLM_PROVIDER == "openai":
         from qa.providers.openai_chat import OpenAIGenerator
 
@@ -29,7 +33,32 @@ def generator() -> Generator:
     return ExtractiveGenerator(model=settings.LLM_MODEL)
 
 
+def embedder() -> Embedder:
+    return _overrides.get("embedder") or _configured_embedder()
+
+
+def generator() -> Generator:
+    return _overrides.get("generator") or _configured_generator()
+
+
+@contextmanager
+def override(*, embedder: Embedder | None = None, generator: Generator | None = None) -> Iterator[None]:
+    """Use these instances instead of the configured ones while the block runs, in every thread of the
+    process (the bench's provider profiles and call counters)."""
+    chosen = {name: p for name, p in (("embedder", embedder), ("generator", generator)) if p is not None}
+    previous = {name: _overrides.get(name) for name in chosen}
+    _overrides.update(chosen)
+    try:
+        yield
+    finally:
+        for name, p in previous.items():
+            if p is None:
+                _overrides.pop(name, None)
+            else:
+                _overrides[name] = p
+
+
 def reset() -> None:
-    """Forget the instances (tests that switch providers call this)."""
-    embedder.cache_clear()
-    generator.cache_clear()
+    """Forget the configured instances (tests that switch providers in settings call this)."""
+    _configured_embedder.cache_clear()
+    _configured_generator.cache_clear()

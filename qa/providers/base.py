@@ -43,6 +43,10 @@ class Embedder(Protocol):
 class Generator(Protocol):
     provider: str
     model: str
+    uses_template: bool  # whether answers depend on the prompt template (then it is part of their cache key)
 
-    def generate(self, *, question: str, passages: list[Passage], embedding: np.ndarray | None = None) -> Generation:
-        """An answer from the passages; embedding is the question's vector. Raises ragsite.errors.ProviderError."""
+    def generate(
+        self, *, question: str, passages: list[Passage], embedding: np.ndarray | None = None, template=None
+    ) -> Generation:
+        """An answer from the passages; embedding is the question's vector, template (a PromptTemplate) the
+        prompt for a generator that uses one. Raises ragsite.errors.ProviderError."""

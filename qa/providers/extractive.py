@@ -176,12 +176,15 @@ class _HeldSentenceVectors:
 
 class ExtractiveGenerator:
     provider = "extractive"
+    uses_template = False  # it reads no prompt: a template edit leaves its answers valid
 
     def __init__(self, *, model: str, sentence_vectors: SentenceVectors | None = None):
         self.model = model
         self._sentence_vectors = sentence_vectors or _HeldSentenceVectors()
 
-    def generate(self, *, question: str, passages: list[Passage], embedding: np.ndarray | None = None) -> Generation:
+    def generate(
+        self, *, question: str, passages: list[Passage], embedding: np.ndarray | None = None, template=None
+    ) -> Generation:
         sentences = _sentences(passages)
         candidates = _distinct(sentences)
         if not candidates:

@@ -30,13 +30,18 @@ def cited_indexes(text: str, *, passage_count: int) -> list[int]:
 
 class OpenAIGenerator:
     provider = PROVIDER
+    uses_template = True
 
     def __init__(self, *, model: str):
         self.model = model
         self._client = openai_client()
 
-    def generate(self, *, question: str, passages: list[Passage], embedding: np.ndarray | None = None) -> Generation:
-        prompt = prompt_render(template=active_prompt_template(), question=question, passages=passages)
+    def generate(
+        self, *, question: str, passages: list[Passage], embedding: np.ndarray | None = None,
+        template: PromptTemplate | None = None,
+    ) -> Generation:
+        template = template or active_prompt_template()
+        prompt = prompt_render(template=template, question=question, passages=passages)
         with provider_errors():
             response = self._client.chat.completions.create(
                 model=self.model, messages=[{"role": "user", "content": prompt}]

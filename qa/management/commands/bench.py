@@ -11,8 +11,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from cache_policies.bench.report import report_write, short_table
-from cache_policies.bench.run import QUICK, BenchOptions, bench_run
+from bench.report import report_write, short_table
+from bench.run import QUICK, BenchOptions, bench_run
 
 
 def _ints(text: str) -> tuple[int, ...]:

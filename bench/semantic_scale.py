@@ -20,8 +20,8 @@ from pgvector.psycopg.register import register_vector_info
 from psycopg.types import TypeInfo
 
 from cache_policies import redis_client
-from cache_policies.bench.percentiles import ratio, summary
-from cache_policies.bench.sandbox import PREFIX, keys_delete
+from bench.percentiles import ratio, summary
+from bench.sandbox import PREFIX, keys_delete
 from cache_policies.semantic import candidates_nearest
 
 DIMENSIONS = 384

@@ -27,7 +27,7 @@ class Gunicorn:
     def __enter__(self) -> "Gunicorn":
         binary = Path(sys.executable).with_name("gunicorn")
         command = [
-            str(binary), "cache_policies.bench.wsgi:application", "-c", str(settings.BASE_DIR / "ragsite" / "gunicorn.conf.py"),
+            str(binary), "bench.wsgi:application", "-c", str(settings.BASE_DIR / "ragsite" / "gunicorn.conf.py"),
             "--workers", str(self.workers),
             "--bind", f"{self.host}:{self.port}", "--timeout", "120", "--log-level", "warning",
         ]

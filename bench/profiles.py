@@ -11,14 +11,13 @@ latency plus MiniLM's few milliseconds, and retrieval and the semantic guard beh
 import random
 from contextlib import contextmanager
 from dataclasses import replace
-from functools import cache
 
 import numpy as np
 from django.conf import settings
 from django.test import override_settings
 
-from qa import pipeline, providers
-from tests.openai_wire_server import OpenAIWireServer, WireBehaviour
+from bench.openai_wire_server import OpenAIWireServer, WireBehaviour
+from qa import providers
 
 LOCAL, OPENAI = "local", "openai"
 OPENAI_EMBEDDING_MODEL = "text-embedding-3-small"
@@ -56,23 +55,19 @@ class CountingGenerator:
 
     def __init__(self, inner):
         self.inner, self.calls = inner, 0
-        self.provider, self.model = inner.provider, inner.model
+        self.provider, self.model, self.uses_template = inner.provider, inner.model, inner.uses_template
 
     def generate(self, **kwargs):
         self.calls += 1  # += under threads: the count is only ever expected to be tiny
         return self.inner.generate(**kwargs)
 
 
-def wire_embedder_install() -> None:
-    """Make the pipeline embed through WireLatencyEmbedder (OPENAI_BASE_URL must point at the wire server)."""
+def wire_embedder() -> WireLatencyEmbedder:
+    """MiniLM behind OpenAI-wire latency (OPENAI_BASE_URL must point at the wire server)."""
     from qa.providers.openai_embeddings import OpenAIEmbedder
 
-    @cache
-    def embedder():
-        remote = OpenAIEmbedder(model=OPENAI_EMBEDDING_MODEL, dimensions=settings.EMBEDDING_DIMENSIONS)
-        return WireLatencyEmbedder(local=providers.embedder(), remote=remote)
-
-    pipeline.embedder = embedder
+    remote = OpenAIEmbedder(model=OPENAI_EMBEDDING_MODEL, dimensions=settings.EMBEDDING_DIMENSIONS)
+    return WireLatencyEmbedder(local=providers.embedder(), remote=remote)
 
 
 def openai_settings(*, base_url: str) -> dict[str, str]:
@@ -97,11 +92,10 @@ def profile_in_process(*, profile: str, base_url: str | None = None):
         return
     with override_settings(**openai_settings(base_url=base_url)):
         providers.reset()
-        wire_embedder_install()
         try:
-            yield
+            with providers.override(embedder=wire_embedder()):
+                yield
         finally:
-            pipeline.embedder = providers.embedder
             providers.reset()
 
 
@@ -109,8 +103,5 @@ def profile_in_process(*, profile: str, base_url: str | None = None):
 def generator_counted():
     """The pipeline's generator wrapped in a CountingGenerator, which is yielded."""
     counting = CountingGenerator(providers.generator())
-    pipeline.generator = lambda: counting
-    try:
+    with providers.override(generator=counting):
         yield counting
-    finally:
-        pipeline.generator = providers.generator

@@ -11,8 +11,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from cache_policies.bench.percentiles import ratio, summary
-from cache_policies.bench.questions import BenchQuestion
+from bench.percentiles import ratio, summary
+from bench.questions import BenchQuestion
 from qa.pipeline import question_answer
 
 STAGES = ("embed", "retrieve", "generate", "total", "wall")

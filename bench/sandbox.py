@@ -18,7 +18,7 @@ from cache_policies import policies, redis_client
 from cache_policies.models import CachedQuestion
 
 PREFIX = "rag-bench"
-SETTINGS_MODULE = "cache_policies.bench.server_settings"
+SETTINGS_MODULE = "bench.server_settings"
 
 
 @contextmanager

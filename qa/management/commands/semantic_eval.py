@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from cache_policies.evaluation import (
+from bench.evaluation import (
     hit_rates, pair_evaluate, pairs_load, threshold_recommend, threshold_sweep,
 )
 

@@ -19,6 +19,7 @@ from cache_policies.services import question_purge
 from qa import retrieval
 from qa.pipeline import question_answer
 from qa.providers import embedder
+from qa.services import chunk_sentence_vectors
 
 SWEEP = [round(0.30 + 0.05 * i, 2) for i in range(14)]
 
@@ -60,7 +61,10 @@ def _guard_verdict(*, pair: Pair) -> tuple[float, str | None]:
     similarity = float(np.dot(vector, np.asarray(entry.embedding)))
     policy = replace(policy_for("semantic"), similarity_threshold=0.0)
     candidate = semantic.Candidate(entry=entry, similarity=similarity)
-    rejection = semantic.guard_rejection(candidate=candidate, question=pair.b, passages=passages, policy=policy, embedding=vector)
+    rejection = semantic.guard_rejection(
+        candidate=candidate, question=pair.b, passages=passages, policy=policy, embedding=vector,
+        sentence_vectors=chunk_sentence_vectors,
+    )
     return similarity, rejection
 
 

@@ -5,7 +5,7 @@ The baseline comes first so resolving it costs one regex; /api/ask pays one extr
 
 from django.urls import path
 
-from cache_policies.bench.bare_api import BareApi
+from bench.bare_api import BareApi
 from ragsite.urls import urlpatterns as site_urlpatterns
 
 urlpatterns = [path("api/bench/bare", BareApi.as_view(), name="bench-bare"), *site_urlpatterns]

@@ -10,8 +10,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from cache_policies.bench.http import Client
-from cache_policies.bench.percentiles import summary
+from bench.http import Client
+from bench.percentiles import summary
 
 WARM_UP_REQUESTS = 20
 SLICES = 5

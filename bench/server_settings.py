@@ -2,4 +2,4 @@
 
 from ragsite.settings import *  # noqa: F403
 
-ROOT_URLCONF = "cache_policies.bench.urls"
+ROOT_URLCONF = "bench.urls"

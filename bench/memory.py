@@ -1,8 +1,8 @@
 """Redis memory per cached entry, per layer: MEMORY USAGE of the entries the pipeline really wrote."""
 
 from cache_policies import redis_client
-from cache_policies.bench.percentiles import summary
-from cache_policies.bench.sandbox import PREFIX
+from bench.percentiles import summary
+from bench.sandbox import PREFIX
 
 # The key part after the prefix that names each kind of entry (see cache_policies/keys.py).
 KINDS = {"embedding": "emb", "retrieval": "ret", "response": "resp", "dependency tags": "dep", "stats": "stats"}

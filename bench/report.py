@@ -8,7 +8,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from cache_policies.bench.targets import Target, targets_evaluate  # noqa: E402
+from bench.targets import Target, targets_evaluate  # noqa: E402
 
 PHASES = ("cold", "exact", "semantic")
 STAGE_COLUMNS = ("embed", "retrieve", "generate", "total", "wall")

@@ -10,17 +10,17 @@ from pathlib import Path
 
 from django.conf import settings
 
-from cache_policies.bench import profiles
-from cache_policies.bench.http import ASK_PATH, BARE_PATH, Client, ask_body
-from cache_policies.bench.latency import in_process_ask, latency_rounds, latency_summary
-from cache_policies.bench.memory import layer_memory
-from cache_policies.bench.percentiles import ratio
-from cache_policies.bench.questions import QUESTIONS, STAMPEDE, WARM_UP
-from cache_policies.bench.sandbox import bench_purge, bench_settings, server_environment
-from cache_policies.bench.semantic_scale import scale_run
-from cache_policies.bench.server import Gunicorn
-from cache_policies.bench.stampede import stampede_run
-from cache_policies.bench.throughput import Load, loads_compare
+from bench import profiles
+from bench.http import ASK_PATH, BARE_PATH, Client, ask_body
+from bench.latency import in_process_ask, latency_rounds, latency_summary
+from bench.memory import layer_memory
+from bench.percentiles import ratio
+from bench.questions import QUESTIONS, STAMPEDE, WARM_UP
+from bench.sandbox import bench_purge, bench_settings, server_environment
+from bench.semantic_scale import scale_run
+from bench.server import Gunicorn
+from bench.stampede import stampede_run
+from bench.throughput import Load, loads_compare
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,47 @@
+"""The speed layer's reactions to the knowledge base changing, next to the models that change.
+
+The cache knows nothing of documents or templates: these receivers hand it plain data (ids,
+template parts, chunk vectors) after the transaction commits.
+"""
+
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+
+from cache_policies import invalidation, keys, redis_client
+from cache_policies.models import Event
+from qa.models import Document, PromptTemplate
+from qa.selectors import document_chunk_vectors
+
+
+def _on_document_saved(sender, instance, **kwargs):
+    document_id = instance.id
+    transaction.on_commit(lambda: invalidation.document_invalidate(
+        document_id=document_id, event=Event.DOCUMENT_CHANGED, chunk_vectors=document_chunk_vectors,
+    ))
+
+
+def _on_document_deleted(sender, instance, **kwargs):
+    document_id = instance.id
+    transaction.on_commit(lambda: invalidation.document_invalidate(
+        document_id=document_id, event=Event.DOCUMENT_DELETED, chunk_vectors=document_chunk_vectors,
+    ))
+
+
+def _on_template_saved(sender, instance, **kwargs):
+    from qa.pipeline import active_template
+
+    transaction.on_commit(active_template.forget)
+    if instance.version > 1:
+        old = keys.template_part(name=instance.name, version=instance.version - 1)
+        transaction.on_commit(lambda: invalidation.template_invalidate(template_part=old))
+
+
+def _on_redis_recovery() -> None:
+    invalidation.pending_replay_safely(chunk_vectors=document_chunk_vectors)
+
+
+def connect() -> None:
+    post_save.connect(_on_document_saved, sender=Document, dispatch_uid="rag-doc-saved")
+    post_delete.connect(_on_document_deleted, sender=Document, dispatch_uid="rag-doc-deleted")
+    post_save.connect(_on_template_saved, sender=PromptTemplate, dispatch_uid="rag-tpl-saved")
+    redis_client.breaker.on_recovery(_on_redis_recovery)
