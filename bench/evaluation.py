@@ -13,7 +13,7 @@ import numpy as np
 from django.conf import settings
 
 from cache_policies import keys, semantic
-from cache_policies.models import CachedQuestion
+from cache_policies.models import CachedQuestion, Layer, Outcome
 from cache_policies.policies import policy_for
 from cache_policies.services import question_purge
 from qa import retrieval
@@ -59,7 +59,7 @@ def _guard_verdict(*, pair: Pair) -> tuple[float, str | None]:
     vector = embedder().embed([keys.normalize_text(pair.b)])[0]
     passages = retrieval.chunk_search(embedding=vector, k=settings.RETRIEVAL_TOP_K)
     similarity = float(np.dot(vector, np.asarray(entry.embedding)))
-    policy = replace(policy_for("semantic"), similarity_threshold=0.0)
+    policy = replace(policy_for(Layer.SEMANTIC), similarity_threshold=0.0)
     candidate = semantic.Candidate(entry=entry, similarity=similarity)
     rejection = semantic.guard_rejection(
         candidate=candidate, question=pair.b, passages=passages, policy=policy, embedding=vector,
@@ -80,7 +80,7 @@ def pair_evaluate(*, pair: Pair) -> PairOutcome:
     try:
         first = question_answer(question=pair.a, cache_mode="no-cache")
         second = question_answer(question=pair.b)
-        served = second.cache["response"] == "semantic_hit" and second.answer == first.answer
+        served = second.cache[Layer.RESPONSE] == Outcome.SEMANTIC_HIT and second.answer == first.answer
         similarity, rejection = _guard_verdict(pair=pair)
     finally:
         for question in (pair.a, pair.b):

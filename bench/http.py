@@ -9,9 +9,11 @@ import threading
 import time
 from http.client import HTTPConnection
 
+from cache_policies.models import Outcome
+
 ASK_PATH = "/api/ask"
 BARE_PATH = "/api/bench/bare"
-X_CACHE = {"HIT": "hit", "SEMANTIC-HIT": "semantic_hit", "MISS": "miss"}
+X_CACHE = {"HIT": Outcome.HIT, "SEMANTIC-HIT": Outcome.SEMANTIC_HIT, "MISS": Outcome.MISS}
 
 
 

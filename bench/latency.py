@@ -13,10 +13,11 @@ from dataclasses import asdict, dataclass
 
 from bench.percentiles import ratio, summary
 from bench.questions import BenchQuestion
+from cache_policies.models import Layer, Outcome
 from qa.pipeline import question_answer
 
 STAGES = ("embed", "retrieve", "generate", "total", "wall")
-EXPECTED = {"cold": "miss", "exact": "hit", "semantic": "semantic_hit"}
+EXPECTED = {"cold": Outcome.MISS, "exact": Outcome.HIT, "semantic": Outcome.SEMANTIC_HIT}
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ Ask = Callable[[str], tuple[str, dict]]
 def in_process_ask(question: str) -> tuple[str, dict]:
     start = time.perf_counter()
     answer = question_answer(question=question)
-    return answer.cache["response"], {**answer.timings_ms, "wall": (time.perf_counter() - start) * 1000}
+    return answer.cache[Layer.RESPONSE], {**answer.timings_ms, "wall": (time.perf_counter() - start) * 1000}
 
 
 def latency_rounds(

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from django.conf import settings
 from django.test import override_settings
 
-from cache_policies import policies, redis_client
+from cache_policies import held, redis_client
 from cache_policies.models import CachedQuestion
 
 PREFIX = "rag-bench"
@@ -28,13 +28,14 @@ def bench_settings():
         raise RuntimeError(f"REDIS_KEY_PREFIX is already {PREFIX!r}: the bench could not tell its keys from yours")
     caches = copy.deepcopy(settings.CACHES)
     caches["default"]["KEY_PREFIX"] = PREFIX
-    with override_settings(REDIS_KEY_PREFIX=PREFIX, CACHES=caches):
-        policies._store.forget()
+    # MODEL_CHANGED_FIRES off: switching profiles must not drop the developer's cache.
+    with override_settings(REDIS_KEY_PREFIX=PREFIX, CACHES=caches, MODEL_CHANGED_FIRES=False):
+        held.forget_all()
         try:
             yield
         finally:
-            policies._store.forget()
-    policies._store.forget()
+            held.forget_all()
+    held.forget_all()
 
 
 def keys_delete(*, pattern: str) -> int:

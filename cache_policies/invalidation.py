@@ -14,17 +14,19 @@ import logging
 from collections.abc import Callable
 
 import numpy as np
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.db.models.signals import post_delete, post_save
 from pgvector.django import VectorField
 
 from cache_policies import keys, redis_client
-from cache_policies.models import Action, CachedQuestion, Event, InvalidationRule, Layer, PendingInvalidation
+from cache_policies.held import Held
+from cache_policies.models import Action, CachedQuestion, Event, InvalidationRule, Layer, PendingInvalidation, SeenModel
 from cache_policies.policies import policy_namespace_bump
 
 logger = logging.getLogger(__name__)
 
-_LAYER_PREFIX = {Layer.RETRIEVAL: ":ret:", Layer.RESPONSE: ":resp:"}
+# The layers whose entries join document and template tag sets.
+TAGGED_LAYERS = {Layer.RETRIEVAL, Layer.RESPONSE}
 
 
 def rules_for(*, event: str) -> dict[str, str]:
@@ -45,7 +47,7 @@ def _purge_tagged(*, tag: str, layers: set[str]) -> int | None:
 
     def purge(r):
         members = [m.decode() for m in r.smembers(tag)]
-        doomed = [m for m in members if any(_LAYER_PREFIX[layer] in m for layer in layers)]
+        doomed = [m for m in members if keys.layer_of(m) in layers]
         if doomed:
             # The members live in other slots than the tag: UNLINK is split per slot (per node in a
             # cluster). Members leave the tag only after their entries are gone, so a failure in
@@ -96,9 +98,9 @@ ChunkVectors = Callable[..., np.ndarray]  # given document_id, the vectors of it
 def document_invalidate(*, document_id: int, event: str, chunk_vectors: ChunkVectors) -> dict[str, int]:
     """Apply the rules for a document event. Returns counts per kind of removal."""
     dependents = _rules_apply(event=event)
-    tagged = _purge_tagged(tag=keys.dependents_key(document_id=document_id), layers=dependents & set(_LAYER_PREFIX))
+    tagged = _purge_tagged(tag=keys.dependents_key(document_id=document_id), layers=dependents & TAGGED_LAYERS)
     displaced = 0
-    if event == Event.DOCUMENT_CHANGED and dependents & set(_LAYER_PREFIX):
+    if event == Event.DOCUMENT_CHANGED and dependents & TAGGED_LAYERS:
         entries = _displaced_entries(document_id=document_id, chunk_vectors=chunk_vectors(document_id=document_id))
         displaced = _entries_delete(entries=entries, layers=dependents)
     semantic_rows = 0
@@ -112,7 +114,49 @@ def document_invalidate(*, document_id: int, event: str, chunk_vectors: ChunkVec
 
 def template_invalidate(*, template_part: str) -> int:
     layers = _rules_apply(event=Event.PROMPT_CHANGED)
-    return _purge_tagged(tag=keys.template_dependents_key(template=template_part), layers=layers & set(_LAYER_PREFIX)) or 0
+    return _purge_tagged(tag=keys.template_dependents_key(template=template_part), layers=layers & TAGGED_LAYERS) or 0
+
+
+# What this process already compared with PostgreSQL: one query per process and model, not per request.
+_models_checked = Held(set, refresh=float("inf"))
+
+
+def model_observe(*, role: str, model: str) -> bool:
+    """Record the model a role (embedding, llm) runs with; if another one ran before, fire model_changed.
+
+    Called on first use in each process. The row lock makes one worker of many fire it.
+    """
+    checked = _models_checked.get()
+    if (role, model) in checked:
+        return False
+    try:
+        changed = _model_record(role=role, model=model)
+    except DatabaseError:  # PostgreSQL down: answer anyway (the model is in every key), check again later
+        logger.warning("could not compare the %s model with the last one seen", role)
+        return False
+    checked.add((role, model))
+    return changed
+
+
+def _model_record(*, role: str, model: str) -> bool:
+    with transaction.atomic():
+        seen, created = SeenModel.objects.select_for_update().get_or_create(role=role, defaults={"model": model})
+        changed = not created and seen.model != model
+        if changed:
+            logger.warning("%s model changed from %s to %s: applying the model_changed rules", role, seen.model, model)
+            seen.model = model
+            seen.save()
+            _model_rules_apply()
+    return changed
+
+
+def _model_rules_apply() -> None:
+    # Entries built with the old model are already out of reach (the model is part of every key);
+    # "whole layer" also bumps the namespace, and the semantic index rows of the old model go.
+    semantic_action = rules_for(event=Event.MODEL_CHANGED).get(Layer.SEMANTIC)
+    _rules_apply(event=Event.MODEL_CHANGED)
+    if semantic_action in (Action.DEPENDENTS, Action.WHOLE_LAYER):
+        CachedQuestion.objects.all().delete()
 
 
 def pending_replay(*, chunk_vectors: ChunkVectors) -> int:

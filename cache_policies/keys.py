@@ -3,6 +3,8 @@
     rag:emb:v1:local:all-minilm-l6-v2:<sha256>
     rag:ret:v1:kb1:all-minilm-l6-v2:k5:<sha256>
     rag:resp:v1:kb1:extractive:extractive-v1:tpl-default.3:k5:shared:<sha256>
+    rag:dep:doc:12 / rag:dep:tpl:tpl-default.3 / rag:dep:q:<sha256>     (tag sets of the keys above)
+    rag:stats:{stats}:m:<epoch minute> / rag:stats:{stats}:h:<epoch hour> / rag:stats:{stats}:total (counters)
 
 User input never forms key text: questions enter as a sha256 of their normalized form.
 """
@@ -13,7 +15,12 @@ import unicodedata
 
 from django.conf import settings
 
+from cache_policies.models import Layer
+
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
+# The part after the prefix that names a layer's entries.
+_LAYER_PART = {Layer.EMBEDDING: "emb", Layer.RETRIEVAL: "ret", Layer.RESPONSE: "resp"}
+_PART_LAYER = {part: layer for layer, part in _LAYER_PART.items()}
 
 
 def _part(value: object) -> str:
@@ -35,17 +42,17 @@ def text_hash(text: str) -> str:
 
 
 def embedding_key(*, namespace: int, provider: str, model: str, text: str) -> str:
-    return _key("emb", f"v{namespace}", provider, model, text_hash(text))
+    return _key(_LAYER_PART[Layer.EMBEDDING], f"v{namespace}", provider, model, text_hash(text))
 
 
 def retrieval_key(*, namespace: int, kb_version: int, embedding_model: str, top_k: int, text: str) -> str:
-    return _key("ret", f"v{namespace}", f"kb{kb_version}", embedding_model, f"k{top_k}", text_hash(text))
+    return _key(_LAYER_PART[Layer.RETRIEVAL], f"v{namespace}", f"kb{kb_version}", embedding_model, f"k{top_k}", text_hash(text))
 
 
 def response_key(
     *, namespace: int, kb_version: int, provider: str, model: str, template: str, top_k: int, scope: str, text: str
 ) -> str:
-    return _key("resp", f"v{namespace}", f"kb{kb_version}", provider, model, template, f"k{top_k}", scope, text_hash(text))
+    return _key(_LAYER_PART[Layer.RESPONSE], f"v{namespace}", f"kb{kb_version}", provider, model, template, f"k{top_k}", scope, text_hash(text))
 
 
 def semantic_namespace(*, namespace: int, response_namespace: int, kb_version: int, provider: str, model: str, template: str, top_k: int) -> str:
@@ -97,6 +104,51 @@ def throttle_key(*, scope: str, ident: str) -> str:
 
 def policy_stamp_key() -> str:
     return _key("policy-stamp")
+
+
+def layer_of(key: str) -> Layer | None:
+    """The layer whose entry key is (None for tags, locks, stats and keys of another prefix)."""
+    prefix, _, rest = key.partition(":")
+    return _PART_LAYER.get(rest.partition(":")[0]) if prefix == settings.REDIS_KEY_PREFIX else None
+
+
+def layer_pattern(*, layer: Layer | None = None, kind: str | None = None) -> str:
+    """A SCAN pattern for every key of a layer (or of a kind: "dep", "stats", "lock")."""
+    return f"{settings.REDIS_KEY_PREFIX}:{_LAYER_PART[layer] if layer else kind}:*"
+
+
+# --- stats: hashes of counters (see stats.py) ----------------------------------
+
+def _stats_key(*parts: object) -> str:
+    # One hash tag for every stats key: the flush script writes a minute, an hour, the running total,
+    # the histogram and the question ranking together, and a script's keys must share one slot on a
+    # Redis Cluster. One master carrying them all is cheap: each process writes once per FLUSH_SECONDS
+    # whatever the traffic, and the stats page's reads become one round trip to that master.
+    return ":".join([settings.REDIS_KEY_PREFIX, "stats", "{stats}", *(_part(p) for p in parts)])
+
+
+def stats_minute_key(*, epoch_minute: int) -> str:
+    return _stats_key("m", epoch_minute)
+
+
+def stats_hour_key(*, epoch_hour: int) -> str:
+    return _stats_key("h", epoch_hour)
+
+
+def stats_total_key() -> str:
+    return _stats_key("total")
+
+
+def stats_similarity_key() -> str:
+    return _stats_key("similarity")
+
+
+def stats_questions_rank_key() -> str:
+    return _stats_key("questions")
+
+
+def stats_questions_text_key() -> str:
+    return _stats_key("question-text")
 
 
 def short_id(key: str) -> str:

@@ -72,13 +72,16 @@ class CachePolicy(models.Model):
     def __str__(self) -> str:
         return self.get_layer_display()
 
+    @property
+    def has_threshold(self) -> bool:
+        return self.layer == Layer.SEMANTIC
+
 
 class Event(models.TextChoices):
     DOCUMENT_CHANGED = "document_changed", "A document is created or its content changes"
     DOCUMENT_DELETED = "document_deleted", "A document is deleted"
     PROMPT_CHANGED = "prompt_template_changed", "A prompt template changes"
     MODEL_CHANGED = "model_changed", "The embedding or LLM model changes"
-    MANUAL = "manual", "An operator purges by hand"
 
 
 class Action(models.TextChoices):
@@ -137,6 +140,17 @@ class CachedQuestion(models.Model):
             ),
             models.Index(fields=["namespace", "scope"], name="cachedq_ns_scope"),
         ]
+
+
+class SeenModel(models.Model):
+    """The embedding or LLM model a worker last ran with: a different one configured fires model_changed."""
+
+    role = models.CharField(max_length=20, unique=True)  # "embedding" or "llm"
+    model = models.CharField(max_length=200, help_text="provider:model")
+    seen_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.model}"
 
 
 class PendingInvalidation(models.Model):

@@ -23,9 +23,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from django.conf import settings
 
-from cache_policies import redis_client
+from cache_policies import keys, redis_client
 from cache_policies.models import Outcome
 
 MINUTE_TTL = 24 * 3600
@@ -38,40 +37,8 @@ FLUSH_SECONDS = 0.1
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-def _prefix() -> str:
-    # One hash tag for every stats key: the flush script writes a minute, an hour, the running total,
-    # the histogram and the question ranking together, and a script's keys must share one slot on a
-    # Redis Cluster. One master carrying them all is cheap: each process writes once per FLUSH_SECONDS
-    # whatever the traffic, and the stats page's reads become one round trip to that master.
-    return f"{settings.REDIS_KEY_PREFIX}:stats:{{stats}}"
-
-
-def minute_bucket_key(*, epoch_minute: int) -> str:
-    return f"{_prefix()}:m:{epoch_minute}"
-
-
-def hour_bucket_key(*, epoch_hour: int) -> str:
-    return f"{_prefix()}:h:{epoch_hour}"
-
-
-def total_key() -> str:
-    return f"{_prefix()}:total"
-
-
 def latency_bucket(seconds: float) -> str:
     return next((f"{bound:g}" for bound in LATENCY_BUCKETS if seconds <= bound), "+Inf")
-
-
-def similarity_histogram_key() -> str:
-    return f"{_prefix()}:similarity"
-
-
-def questions_rank_key() -> str:
-    return f"{_prefix()}:questions"
-
-
-def questions_text_key() -> str:
-    return f"{_prefix()}:question-text"
 
 
 _FLUSH_LUA = """
@@ -149,8 +116,9 @@ def _write(buckets: dict[tuple[int, int], _Bucket]) -> None:
         # One call per bucket, not a pipeline: a flush rarely holds more than one (a minute's turn),
         # and a direct call reloads the script itself on a master that never saw it (after a failover).
         for (minute, hour), bucket in buckets.items():
-            keys_ = [minute_bucket_key(epoch_minute=minute), hour_bucket_key(epoch_hour=hour), total_key(),
-                     similarity_histogram_key(), questions_rank_key(), questions_text_key()]
+            keys_ = [keys.stats_minute_key(epoch_minute=minute), keys.stats_hour_key(epoch_hour=hour),
+                     keys.stats_total_key(), keys.stats_similarity_key(), keys.stats_questions_rank_key(),
+                     keys.stats_questions_text_key()]
             script(keys=keys_, args=bucket.args())
 
     redis_client.call(write)

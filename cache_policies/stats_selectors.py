@@ -15,14 +15,14 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from cache_policies import redis_client, stats
+from cache_policies import keys, redis_client, stats
 from cache_policies.models import Layer, Outcome
 
 LOOKUP_OUTCOMES = (Outcome.HIT, Outcome.SEMANTIC_HIT, Outcome.MISS, Outcome.ERROR)
 HIT_OUTCOMES = (Outcome.HIT, Outcome.SEMANTIC_HIT)
 UNITS = {
-    "minute": (60, lambda n: stats.minute_bucket_key(epoch_minute=n)),
-    "hour": (3600, lambda n: stats.hour_bucket_key(epoch_hour=n)),
+    "minute": (60, lambda n: keys.stats_minute_key(epoch_minute=n)),
+    "hour": (3600, lambda n: keys.stats_hour_key(epoch_hour=n)),
 }
 
 
@@ -153,11 +153,11 @@ def _ints(raw: dict[bytes, bytes]) -> dict[str, int]:
     return {name.decode(): int(value) for name, value in raw.items()}
 
 
-def _hashes_read(keys: list[str]) -> list[dict[str, int]] | None:
+def _hashes_read(hash_keys: list[str]) -> list[dict[str, int]] | None:
     stats.flush_pending()  # this process's own recent requests first
     def read(r):
         pipe = r.pipeline(transaction=False)
-        for key in keys:
+        for key in hash_keys:
             pipe.hgetall(key)
         return [_ints(raw) for raw in pipe.execute()]
 
@@ -189,14 +189,14 @@ def stats_window(*, unit: str, count: int, now: float | None = None) -> StatsWin
 
 
 def stats_all_time() -> StatsWindow | None:
-    hashes = _hashes_read([stats.total_key()])
+    hashes = _hashes_read([keys.stats_total_key()])
     return StatsWindow(hashes[0]) if hashes is not None else None
 
 
 def similarity_histogram() -> list[SimilarityBucket] | None:
     """Semantic hits per similarity bucket, for every bucket that has any, lowest similarity first."""
     stats.flush_pending()  # this process's own recent requests first
-    raw = redis_client.call(lambda r: r.hgetall(stats.similarity_histogram_key()))
+    raw = redis_client.call(lambda r: r.hgetall(keys.stats_similarity_key()))
     if raw is None:
         return None
     return sorted(SimilarityBucket(float(bucket), count) for bucket, count in _ints(raw).items())
@@ -207,10 +207,10 @@ def questions_top(*, limit: int = 10) -> list[AskedQuestion] | None:
     stats.flush_pending()  # this process's own recent requests first
 
     def read(r):
-        ranked = r.zrevrange(stats.questions_rank_key(), 0, limit - 1, withscores=True)
+        ranked = r.zrevrange(keys.stats_questions_rank_key(), 0, limit - 1, withscores=True)
         if not ranked:
             return []
-        texts = r.hmget(stats.questions_text_key(), [digest for digest, _ in ranked])
+        texts = r.hmget(keys.stats_questions_text_key(), [digest for digest, _ in ranked])
         return [AskedQuestion((text or b"?").decode(), int(score)) for text, (_, score) in zip(texts, ranked)]
 
     return redis_client.call(read)

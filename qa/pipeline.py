@@ -15,7 +15,7 @@ import numpy as np
 from django.conf import settings
 from django.utils import timezone
 
-from cache_policies import keys, semantic, singleflight
+from cache_policies import invalidation, keys, semantic, singleflight
 from cache_policies.held import Held
 from cache_policies.layers import CacheLayer, JsonCodec, Report, VectorCodec, entries_delete
 from cache_policies.models import Layer, Outcome, Scope
@@ -47,7 +47,7 @@ class Answer:
 
     @property
     def x_cache(self) -> str:
-        return X_CACHE.get(self.cache["response"], "MISS")
+        return X_CACHE.get(self.cache[Layer.RESPONSE], "MISS")
 
 
 def question_answer(*, question: str, user_id: int | None = None, cache_mode: str = "default") -> Answer:
@@ -108,6 +108,7 @@ class _Request:
         self.started = time.perf_counter()
         self.question, self.text = question, keys.normalize_text(question)
         self.emb, self.gen = providers.embedder(), providers.generator()
+        _models_observe(emb=self.emb, gen=self.gen)
         self.template: PromptTemplate | None = active_template.get() if self.gen.uses_template else None
         self.policies = all_policies()
         self.user_id = user_id
@@ -183,6 +184,13 @@ class _Request:
         cache["key"] = keys.short_id(self.response_key)
         timings = {name: round(ms, 2) for name, ms in self.timings.items()}
         return Answer(answer=answer, sources=sources, timings_ms=timings, cache=cache, provider=provider, model=model)
+
+
+def _models_observe(*, emb, gen) -> None:
+    """First use of a model in this process: the cache applies model_changed if it differs from the last one seen."""
+    if settings.MODEL_CHANGED_FIRES:
+        invalidation.model_observe(role="embedding", model=f"{emb.provider}:{emb.model}")
+        invalidation.model_observe(role="llm", model=f"{gen.provider}:{gen.model}")
 
 
 def _served(req: _Request, cached: dict) -> Answer:

@@ -1,10 +1,17 @@
-from django.urls import path
+"""The product's pages and API, with the API's schema and docs."""
 
-from qa import views
-from qa.ask_api import AskApi
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from qa import apis, views
 
 urlpatterns = [
+    path("api/ask", apis.AskApi.as_view(), name="api-ask"),  # first: the hot path resolves in one match
     path("", views.home, name="home"),
     path("documents/<slug:slug>/", views.document_detail, name="document-detail"),
-    path("api/ask", AskApi.as_view(), name="api-ask"),
+    path("api/documents", apis.DocumentsApi.as_view(), name="documents"),
+    # <str:slug>, not <slug:slug>: a malformed slug must reach the view and get a JSON 404.
+    path("api/documents/<str:slug>", apis.DocumentApi.as_view(), name="document"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

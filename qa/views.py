@@ -3,7 +3,7 @@ from django.shortcuts import get_object_or_404, render
 from cache_policies.ratelimit import retry_after
 from ragsite.errors import ProviderError
 
-from qa.ask_api import answer_headers
+from qa.apis import answer_headers
 from qa.forms import AskForm
 from qa.models import Document
 from qa.pipeline import question_answer

@@ -254,6 +254,8 @@ EMBEDDING_MODEL = os.environ.get(
 EMBEDDING_DIMENSIONS = envint("EMBEDDING_DIMENSIONS", 384, minimum=1)
 LLM_PROVIDER = envchoice("LLM_PROVIDER", _default_provider or "extractive", ("extractive", "openai"))
 LLM_MODEL = os.environ.get("LLM_MODEL", "gpt-4o-mini" if LLM_PROVIDER == "openai" else "extractive-v1")
+# Off for tools that switch models on purpose (the bench): the model_changed rules would drop your cache.
+MODEL_CHANGED_FIRES = envbool("MODEL_CHANGED_FIRES", True)
 OPENAI_TIMEOUT = envfloat("OPENAI_TIMEOUT", 30.0)
 OPENAI_MAX_RETRIES = envint("OPENAI_MAX_RETRIES", 2)
 if "openai" in (EMBEDDING_PROVIDER, LLM_PROVIDER) and not OPENAI_API_KEY:
@@ -320,7 +322,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"LayerStatusEnum": ["hit", "miss", "off"]},
+    "ENUM_NAME_OVERRIDES": {"LayerStatusEnum": "qa.apis.LAYER_STATUS"},
 }
 
 LOGGING = {

@@ -89,3 +89,44 @@ def test_it_serves_no_old_answer_after_an_edit_while_readers_run(kb):
     assert before_edit and after_edit
     assert all("zebra" not in a for a in before_edit)
     assert all("zebra" in a for a in after_edit)
+
+
+@pytest.fixture
+def providers_reset():
+    from qa import providers
+
+    yield providers.reset
+    providers.reset()  # after the settings fixture restored LLM_MODEL: the next test gets the configured one
+
+
+def test_it_applies_the_model_changed_rules_when_another_llm_model_is_configured(kb, settings, providers_reset):
+    from cache_policies import held
+    from cache_policies.models import CachePolicy, InvalidationRule, SeenModel
+
+    InvalidationRule.objects.filter(event="model_changed").exclude(layer="embedding").update(action="nothing")
+    question_answer(question=WITH_Q)
+    versions = dict(CachePolicy.objects.values_list("layer", "namespace_version"))
+
+    settings.LLM_MODEL = "extractive-v2"
+    providers_reset()
+    held.forget_all()  # a new worker: it has not compared its models with PostgreSQL yet
+    after = question_answer(question=WITH_Q)
+
+    bumped = dict(CachePolicy.objects.values_list("layer", "namespace_version"))
+    assert bumped == {**versions, "embedding": versions["embedding"] + 1}
+    assert SeenModel.objects.get(role="llm").model == "extractive:extractive-v2"
+    assert after.cache["response"] == "miss" and after.cache["embedding"] == "miss"
+    assert question_answer(question=WITH_Q).cache["response"] == "hit"
+    assert dict(CachePolicy.objects.values_list("layer", "namespace_version")) == bumped, "it fires once"
+
+
+def test_it_leaves_the_cache_alone_when_the_models_are_the_ones_last_seen(kb):
+    from cache_policies import held
+    from cache_policies.models import CachePolicy
+
+    question_answer(question=WITH_Q)
+    versions = dict(CachePolicy.objects.values_list("layer", "namespace_version"))
+    held.forget_all()
+
+    assert question_answer(question=WITH_Q).cache["response"] == "hit"
+    assert dict(CachePolicy.objects.values_list("layer", "namespace_version")) == versions

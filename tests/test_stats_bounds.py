@@ -25,9 +25,9 @@ def test_it_keeps_the_question_ranking_and_texts_bounded_after_5000_distinct_que
             flush_pending()  # several flushes, as a running site would write them
     flush_pending()
 
-    assert redis_conn.zcard(stats.questions_rank_key()) == stats.QUESTIONS_KEPT
-    assert redis_conn.hlen(stats.questions_text_key()) == stats.QUESTIONS_KEPT
-    ranked = set(redis_conn.zrange(stats.questions_rank_key(), 0, -1))
-    assert ranked == set(redis_conn.hkeys(stats.questions_text_key())), "every kept rank has its text, and only those"
+    assert redis_conn.zcard(keys.stats_questions_rank_key()) == stats.QUESTIONS_KEPT
+    assert redis_conn.hlen(keys.stats_questions_text_key()) == stats.QUESTIONS_KEPT
+    ranked = set(redis_conn.zrange(keys.stats_questions_rank_key(), 0, -1))
+    assert ranked == set(redis_conn.hkeys(keys.stats_questions_text_key())), "every kept rank has its text, and only those"
     top = questions_top(limit=1)
     assert (top[0].question, top[0].count) == ("what does the with statement do", 3)
