@@ -11,6 +11,7 @@ replayed when Redis answers again.
 """
 
 import logging
+import time
 from collections.abc import Callable
 
 import numpy as np
@@ -117,35 +118,42 @@ def template_invalidate(*, template_part: str) -> int:
     return _purge_tagged(tag=keys.template_dependents_key(template=template_part), layers=layers & TAGGED_LAYERS) or 0
 
 
-# What this process already compared with PostgreSQL: one query per process and model, not per request.
-_models_checked = Held(set, refresh=float("inf"))
+# What this process already compared with PostgreSQL: one query per process and models, not per request.
+_models_checked = Held(dict, refresh=float("inf"))
+MODEL_CHECK_RETRY_SECONDS = 30.0
 
 
-def model_observe(*, role: str, model: str) -> bool:
-    """Record the model a role (embedding, llm) runs with; if another one ran before, fire model_changed.
+def models_observe(*, models: dict[str, str]) -> bool:
+    """Record the model each role (embedding, llm) runs with; if another one ran before, fire model_changed.
 
     Called on first use in each process. The row lock makes one worker of many fire it.
     """
     checked = _models_checked.get()
-    if (role, model) in checked:
+    key = tuple(sorted(models.items()))
+    if checked.get(key, 0.0) is True or time.monotonic() < checked.get(key, 0.0):
         return False
     try:
-        changed = _model_record(role=role, model=model)
-    except DatabaseError:  # PostgreSQL down: answer anyway (the model is in every key), check again later
-        logger.warning("could not compare the %s model with the last one seen", role)
+        changed = _models_record(models=models)
+    except DatabaseError:
+        # PostgreSQL down: answer anyway (the model is in every key), and do not pay a connect timeout per request.
+        logger.warning("could not compare the models with the last ones seen; retrying in %ss", MODEL_CHECK_RETRY_SECONDS)
+        checked[key] = time.monotonic() + MODEL_CHECK_RETRY_SECONDS
         return False
-    checked.add((role, model))
+    checked[key] = True
     return changed
 
 
-def _model_record(*, role: str, model: str) -> bool:
+def _models_record(*, models: dict[str, str]) -> bool:
+    changed = False
     with transaction.atomic():
-        seen, created = SeenModel.objects.select_for_update().get_or_create(role=role, defaults={"model": model})
-        changed = not created and seen.model != model
+        for role, model in models.items():
+            seen, created = SeenModel.objects.select_for_update().get_or_create(role=role, defaults={"model": model})
+            if not created and seen.model != model:
+                logger.warning("%s model changed from %s to %s: applying the model_changed rules", role, seen.model, model)
+                seen.model = model
+                seen.save()
+                changed = True
         if changed:
-            logger.warning("%s model changed from %s to %s: applying the model_changed rules", role, seen.model, model)
-            seen.model = model
-            seen.save()
             _model_rules_apply()
     return changed
 

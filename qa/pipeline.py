@@ -108,9 +108,10 @@ class _Request:
         self.started = time.perf_counter()
         self.question, self.text = question, keys.normalize_text(question)
         self.emb, self.gen = providers.embedder(), providers.generator()
-        _models_observe(emb=self.emb, gen=self.gen)
+        self.policies = all_policies()  # first: with PostgreSQL down, the request fails here, after one connect timeout
+        if _models_observe(emb=self.emb, gen=self.gen):
+            self.policies = all_policies()  # the model_changed rules may have bumped namespaces
         self.template: PromptTemplate | None = active_template.get() if self.gen.uses_template else None
-        self.policies = all_policies()
         self.user_id = user_id
         self.report = Report(mode=mode)
         self.report.stats.question = (keys.text_hash(question), self.text)
@@ -186,11 +187,9 @@ class _Request:
         return Answer(answer=answer, sources=sources, timings_ms=timings, cache=cache, provider=provider, model=model)
 
 
-def _models_observe(*, emb, gen) -> None:
-    """First use of a model in this process: the cache applies model_changed if it differs from the last one seen."""
-    if settings.MODEL_CHANGED_FIRES:
-        invalidation.model_observe(role="embedding", model=f"{emb.provider}:{emb.model}")
-        invalidation.model_observe(role="llm", model=f"{gen.provider}:{gen.model}")
+def _models_observe(*, emb, gen) -> bool:
+    """First use of models in this process: the cache applies model_changed if they differ from the last ones seen."""
+    return settings.MODEL_CHANGED_FIRES and invalidation.models_observe(models={"embedding": f"{emb.provider}:{emb.model}", "llm": f"{gen.provider}:{gen.model}"})
 
 
 def _served(req: _Request, cached: dict) -> Answer:

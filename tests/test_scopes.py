@@ -9,7 +9,7 @@ import pytest
 
 from cache_policies import keys
 from cache_policies.models import CachedQuestion, CachePolicy
-from cache_policies.policies import _store
+from cache_policies.held import forget_all
 from qa.pipeline import question_answer
 
 pytestmark = [pytest.mark.redis]
@@ -21,7 +21,7 @@ ALICE, BOB, ANONYMOUS = 1, 2, None
 def _scopes(*, response: str, semantic: str) -> None:
     CachePolicy.objects.filter(layer="response").update(scope=response)
     CachePolicy.objects.filter(layer="semantic").update(scope=semantic)
-    _store.forget()
+    forget_all()
 
 
 @pytest.mark.parametrize("question", [QUESTION, PARAPHRASE])
