@@ -36,7 +36,7 @@ def defaults_create() -> None:
     from django.apps import apps
 
     importlib.import_module("cache_policies.migrations.0002_default_policies").create_defaults(apps, None)
-    importlib.import_module("cache_policies.migrations.0004_model_seen_no_manual_rule").manual_rules_delete(apps, None)
+    importlib.import_module("cache_policies.migrations.0005_model_seen_no_manual_rule").manual_rules_delete(apps, None)
     importlib.import_module("qa.migrations.0001_initial").create_default_prompt(apps, None)
 
 

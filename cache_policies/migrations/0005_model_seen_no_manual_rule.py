@@ -12,7 +12,7 @@ def manual_rules_delete(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cache_policies', '0003_semantic_guard_defaults'),
+        ('cache_policies', '0004_one_policy_per_layer'),
     ]
 
     operations = [
