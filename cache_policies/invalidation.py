@@ -102,7 +102,9 @@ def document_invalidate(*, document_id: int, event: str, chunk_vectors: ChunkVec
     tagged = _purge_tagged(tag=keys.dependents_key(document_id=document_id), layers=dependents & TAGGED_LAYERS)
     displaced = 0
     if event == Event.DOCUMENT_CHANGED and dependents & TAGGED_LAYERS:
-        entries = _displaced_entries(document_id=document_id, chunk_vectors=chunk_vectors(document_id=document_id))
+        # No cached question, nothing to displace: skip reading the document's vectors (a bulk ingest).
+        vectors = chunk_vectors(document_id=document_id) if CachedQuestion.objects.exists() else []
+        entries = _displaced_entries(document_id=document_id, chunk_vectors=vectors)
         displaced = _entries_delete(entries=entries, layers=dependents)
     semantic_rows = 0
     if Layer.SEMANTIC in dependents:
