@@ -18,6 +18,7 @@ import numpy as np
 from cache_policies import redis_client
 from cache_policies.models import Layer, Outcome
 from cache_policies.policies import Policy
+from cache_policies.roundtrip import Command
 from cache_policies.stats import StatsRecorder
 
 MODES = ("default", "no-cache", "no-store")
@@ -142,6 +143,7 @@ class CacheLayer:
         self.layer, self.policy, self.report, self.codec = layer, policy, report, codec
         self.access = Access.of(policy=policy, mode=report.mode)
         self.reported = reported  # the semantic layer counts in the stats but reports through the response's status
+        self._fetched: dict[str, tuple[bytes | None, float]] = {}  # replies of the first round trip
 
     def record(self, outcome: Outcome, seconds: float = 0.0) -> None:
         self.report.record(self.layer, outcome, seconds, reported=self.reported)
@@ -154,14 +156,27 @@ class CacheLayer:
         raw = entry_get(key=key)
         return None if raw is None else self.codec.decode(raw)
 
+    def get_command(self, key: str) -> Command:
+        """The GET of key as part of the request's first round trip (roundtrip.py); get(key) reads its reply."""
+        sent = []
+
+        def take(raw) -> None:
+            self._fetched[key] = (raw, time.perf_counter() - sent[0] if sent else 0.0)  # not sent: Redis was down
+
+        return Command(queue=lambda pipe: (sent.append(time.perf_counter()), pipe.get(key)), take=take)
+
     def get(self, key: str) -> Any | None:
         """The stored value if this request may read it; a hit is recorded, a miss is left to the caller."""
         if not self.access.read:
             return None
         start = time.perf_counter()
-        value = self.peek(key)
+        if key in self._fetched:
+            raw, seconds = self._fetched.pop(key)
+        else:
+            raw, seconds = entry_get(key=key), None
+        value = None if raw is None else self.codec.decode(raw)
         if value is not None:
-            self.record(Outcome.HIT, time.perf_counter() - start)
+            self.record(Outcome.HIT, (time.perf_counter() - start) + (seconds or 0.0))
         return value
 
     def store(self, key: str, value: Any, *, tags: Iterable[str] = ()) -> bool:

@@ -215,6 +215,9 @@ class AskApi(APIView):
             "request's cache mode, or not needed because the response layer answered).",
         )
 
+    def check_throttles(self, request):
+        """Deferred to post(): the rate limit goes to Redis in one round trip with the answer's lookup."""
+
     @extend_schema(
         request=InputSerializer,
         responses={
@@ -229,11 +232,14 @@ class AskApi(APIView):
     )
     def post(self, request):
         data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        if not data.is_valid():
+            super().check_throttles(request)  # a refused client hears 429 before what is wrong with its input
+            raise serializers.ValidationError(data.errors)
         answer = question_answer(
             question=data.validated_data["question"],
             user_id=request.user.id if request.user.is_authenticated else None,
             cache_mode=data.validated_data["cache"],
+            first_trip=[c for t in self.get_throttles() if (c := t.first_trip_command(request)) is not None],
         )
         # The OutputSerializer documents the contract; the Answer already has exactly that shape, and
         # skipping serializer machinery is most of what separates a cache hit from a bare endpoint.

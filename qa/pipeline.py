@@ -8,6 +8,7 @@ records its own outcome; this module only says in which order they are asked.
 """
 
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from cache_policies.layers import CacheLayer, JsonCodec, Report, VectorCodec, en
 from cache_policies.models import Layer, Outcome, Scope
 from cache_policies.policies import all_policies
 from cache_policies.pricing import usd_for
+from cache_policies.roundtrip import Command, round_trip
 from qa import providers, retrieval
 from qa.models import PromptTemplate
 from qa.providers.base import Generation, Passage
@@ -50,8 +52,13 @@ class Answer:
         return X_CACHE.get(self.cache[Layer.RESPONSE], "MISS")
 
 
-def question_answer(*, question: str, user_id: int | None = None, cache_mode: str = "default") -> Answer:
+def question_answer(
+    *, question: str, user_id: int | None = None, cache_mode: str = "default", first_trip: Sequence[Command] = ()
+) -> Answer:
+    """first_trip: the caller's reads (a rate limit) to send with the exact lookup, in one round trip;
+    one of them may refuse the request by raising, before anything is counted."""
     req = _Request(question=question, mode=cache_mode, user_id=user_id)
+    round_trip([*first_trip, *req.first_trip()])
     try:
         return _answer(req)
     except Exception:
@@ -166,6 +173,9 @@ class _Request:
         if self.template:
             tags.append(keys.template_dependents_key(template=self.template_part))
         return tags
+
+    def first_trip(self) -> list[Command]:
+        return [self.response.get_command(self.response_key)] if self.response.access.read else []
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started

@@ -4,9 +4,11 @@ One sliding-window check per request (cache_policies.ratelimit: one Lua call in 
 and /api/ask draw on the same budget, so switching paths earns a client nothing.
 """
 
+from rest_framework.exceptions import Throttled
 from rest_framework.throttling import SimpleRateThrottle
 
 from cache_policies import keys, ratelimit
+from cache_policies.roundtrip import Command
 
 
 class _SlidingThrottle(SimpleRateThrottle):
@@ -20,6 +22,18 @@ class _SlidingThrottle(SimpleRateThrottle):
         key = keys.throttle_key(scope=self.scope, ident=ident)
         self._wait = ratelimit.rate_check(key=key, limit=self.num_requests, period=self.duration)
         return self._wait == 0.0
+
+    def first_trip_command(self, request) -> Command | None:
+        """The check as part of the request's first round trip to Redis; its reply raises Throttled if refused."""
+        if self.rate is None or (ident := self.identity(request)) is None:
+            return None
+        key = keys.throttle_key(scope=self.scope, ident=ident)
+
+        def take(reply) -> None:
+            if wait := ratelimit.wait_from(reply):
+                raise Throttled(wait=wait)
+
+        return Command(queue=lambda pipe: ratelimit.check_queue(pipe, key=key, limit=self.num_requests, period=self.duration), take=take)
 
     def wait(self) -> float:
         return self._wait
