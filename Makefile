@@ -43,7 +43,7 @@ test: services browser
 	$(BIN)/pytest
 
 bench: setup
-	$(BIN)/python manage.py bench $(BENCH_ARGS)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 stop:
 	@test -x $(BIN)/python && $(BIN)/python -m ragsite.devservices stop || echo "nothing to stop"

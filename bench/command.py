@@ -1,4 +1,4 @@
-"""`manage.py bench`: what the cache layers buy on the sample knowledge base (the issue's targets).
+"""`python -m bench` (`make bench`): what the cache layers buy on the sample knowledge base (the issue's targets).
 
 Writes report.md, results.json and PNG plots to bench-results/ and prints the targets table.
 Runs against the dev servers, under its own Redis key prefix: the developer's cache is left alone.
