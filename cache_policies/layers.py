@@ -209,3 +209,27 @@ class CacheLayer:
             on_stored(value)
         self.record(self.skipped(), time.perf_counter() - start)
         return value
+
+
+# --- inspection (explain): reads only, nothing touched ---------------------------
+
+@dataclass(frozen=True)
+class EntryState:
+    present: bool
+    ttl_seconds: int | None  # None: no expiry (or absent)
+    tagged: dict[str, bool]  # tag key -> whether the entry is in that dependency set
+
+
+def entry_inspect(*, key: str, tag_keys: list[str]) -> EntryState | None:
+    """Whether key exists, its TTL left and its tag memberships, in one round trip; None if Redis is down."""
+
+    def read(r):
+        pipe = r.pipeline(transaction=False)
+        pipe.pttl(key)
+        for tag in tag_keys:
+            pipe.sismember(tag, key)
+        pttl, *members = pipe.execute()
+        return EntryState(present=pttl != -2, ttl_seconds=round(pttl / 1000) if pttl >= 0 else None,
+                          tagged={tag: bool(m) for tag, m in zip(tag_keys, members)})
+
+    return redis_client.call(read)

@@ -13,7 +13,7 @@ Cosine similarity alone serves wrong answers to questions that differ by one wor
 
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -188,33 +188,53 @@ def evidence_agreement(
     return float(min(ratios))
 
 
-def guard_rejection(
+@dataclass(frozen=True)
+class GuardCheck:
+    name: str  # what a refusal is reported as: similarity, retrieval, negation, number, ..., evidence
+    passed: bool
+    detail: str  # the numbers, e.g. "0.67 >= 0.30"
+
+
+def _at_least(name: str, value: float, limit: float) -> GuardCheck:
+    passed = value >= limit
+    return GuardCheck(name, passed, f"{value:.2f} {'>=' if passed else '<'} {limit:.2f}")
+
+
+def guard_checks(
     *, candidate: Candidate, question: str, passages: list[Retrieved], policy: Policy, embedding: np.ndarray,
     sentence_vectors: SentenceVectors,
-) -> str | None:
-    """Why the candidate may not be served, or None if it may. Cheapest checks first.
+) -> Iterator[GuardCheck]:
+    """Each check the policy turns on, cheapest first, computed only when asked for.
 
     `embedding` is the new question's vector (the caller has it; embedding again would cost ~10 ms).
     """
     entry = candidate.entry
-    if candidate.similarity < policy.similarity_threshold:
-        return "similarity"
+    yield _at_least("similarity", candidate.similarity, policy.similarity_threshold)
     if policy.guard_min_overlap > 0:
-        if retrieval_agreement(cached_document_ids=entry.document_ids, passages=passages) < policy.guard_min_overlap:
-            return "retrieval"
-        if not top_chunk_shared(cached_chunk_ids=entry.chunk_ids, passages=passages):
-            return "retrieval"
+        overlap = retrieval_agreement(cached_document_ids=entry.document_ids, passages=passages)
+        yield _at_least("retrieval", overlap, policy.guard_min_overlap)
+        shared = top_chunk_shared(cached_chunk_ids=entry.chunk_ids, passages=passages)
+        yield GuardCheck("retrieval", shared, "best chunk shared" if shared else "best chunks differ")
     if not policy.guard_contrast:
-        return None
-    if conflict := contrast_conflict(question, entry.question):
-        return conflict
-    if policy.guard_min_evidence <= 0:
-        return None
-    agreement = evidence_agreement(
-        cached_embedding=entry.embedding, cached_chunk_ids=entry.chunk_ids, embedding=embedding, passages=passages,
-        sentence_vectors=sentence_vectors,
-    )
-    return "evidence" if agreement < policy.guard_min_evidence else None
+        return
+    conflict = contrast_conflict(question, entry.question)
+    yield GuardCheck(conflict or "contrast", conflict is None, f"differ in {conflict}" if conflict else "no contrast")
+    if policy.guard_min_evidence > 0:
+        agreement = evidence_agreement(
+            cached_embedding=entry.embedding, cached_chunk_ids=entry.chunk_ids, embedding=embedding, passages=passages,
+            sentence_vectors=sentence_vectors,
+        )
+        yield _at_least("evidence", agreement, policy.guard_min_evidence)
+
+
+def guard_rejection(
+    *, candidate: Candidate, question: str, passages: list[Retrieved], policy: Policy, embedding: np.ndarray,
+    sentence_vectors: SentenceVectors,
+) -> str | None:
+    """Why the candidate may not be served (the first failing check), or None if it may."""
+    checks = guard_checks(candidate=candidate, question=question, passages=passages, policy=policy,
+                          embedding=embedding, sentence_vectors=sentence_vectors)
+    return next((check.name for check in checks if not check.passed), None)
 
 
 _NEAREST_SQL = """

@@ -17,6 +17,7 @@ from cache_policies.layers import MODES
 from cache_policies.models import Layer, Outcome
 from qa.forms import QUESTION_MAX_CHARS
 from qa.models import Document
+from qa.explain import question_explain
 from qa.pipeline import Answer, question_answer
 from qa.selectors import document_list
 from qa.services import document_delete, document_ingest
@@ -244,3 +245,35 @@ class AskApi(APIView):
         # The OutputSerializer documents the contract; the Answer already has exactly that shape, and
         # skipping serializer machinery is most of what separates a cache hit from a bare endpoint.
         return Response(answer.as_dict(), headers=answer_headers(answer))
+
+
+class ExplainApi(APIView):
+    # Token first, so an anonymous call gets 401 with WWW-Authenticate rather than a bare 403.
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [permissions.IsAdminUser]
+
+    class InputSerializer(serializers.Serializer):
+        question = serializers.CharField(max_length=QUESTION_MAX_CHARS, help_text="The question to explain.")
+
+    @extend_schema(
+        parameters=[InputSerializer],
+        responses={
+            200: inline_serializer("Explanation", fields={
+                "question": serializers.CharField(),
+                "layers": serializers.ListField(child=serializers.DictField(), help_text="embedding, retrieval, response: key, enabled, present, ttl_left, documents."),
+                "candidates": serializers.ListField(child=serializers.DictField(), help_text="Semantic candidates: question, similarity, checks, answer_present, would_serve, answer."),
+                "decision": serializers.ChoiceField(choices=["response", "semantic", "generate"]),
+                "policy": serializers.CharField(help_text="Which policy decided, in words."),
+                "answer": serializers.CharField(),
+                "answer_source": serializers.CharField(),
+            }),
+            400: OpenApiResponse(description="No question, or one too long."),
+            403: OpenApiResponse(description="Staff only."),
+        },
+        summary="Explain how a question would be answered (reads only; not counted in the stats)",
+    )
+    def get(self, request):
+        data = self.InputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        explanation = question_explain(question=data.validated_data["question"], user_id=request.user.id)
+        return Response(explanation.as_dict())

@@ -292,3 +292,24 @@ def _response_store(req: _Request, generation: Generation, passages: list[Passag
         namespace=req.semantic_namespace, scope=req.scope, question=req.text, embedding=vector,
         response_key=req.response_key, retrieval_key=req.retrieval_key, passages=passages, policy=req.response.policy,
     )
+
+
+@dataclass(frozen=True)
+class QuestionKeys:
+    """Where a question's entries live now, for one user: what "explain" looks up."""
+
+    policies: dict
+    embedding: str
+    retrieval: str
+    response: str
+    semantic_namespace: str
+    scope: str
+    template: PromptTemplate | None
+
+
+def question_keys(*, question: str, user_id: int | None = None) -> QuestionKeys:
+    req = _Request(question=question, mode="default", user_id=user_id)  # its stats are never submitted
+    return QuestionKeys(
+        policies=req.policies, embedding=req.embedding_key, retrieval=req.retrieval_key, response=req.response_key,
+        semantic_namespace=req.semantic_namespace, scope=req.scope, template=req.template,
+    )

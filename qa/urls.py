@@ -1,5 +1,6 @@
 """The product's pages and API, with the API's schema and docs."""
 
+from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -8,10 +9,12 @@ from qa import apis, views
 urlpatterns = [
     path("api/ask", apis.AskApi.as_view(), name="api-ask"),  # first: the hot path resolves in one match
     path("", views.home, name="home"),
+    path("admin/explain/", admin.site.admin_view(views.explain_page), name="explain"),
     path("documents/<slug:slug>/", views.document_detail, name="document-detail"),
     path("api/documents", apis.DocumentsApi.as_view(), name="documents"),
     # <str:slug>, not <slug:slug>: a malformed slug must reach the view and get a JSON 404.
     path("api/documents/<str:slug>", apis.DocumentApi.as_view(), name="document"),
+    path("api/explain", apis.ExplainApi.as_view(), name="api-explain"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
 ]

@@ -1,10 +1,12 @@
+from django.contrib import admin
 from django.shortcuts import get_object_or_404, render
 
 from cache_policies.ratelimit import retry_after
 from ragsite.errors import ProviderError
 
 from qa.apis import answer_headers
-from qa.forms import AskForm
+from qa.explain import question_explain
+from qa.forms import AskForm, ExplainForm
 from qa.models import Document
 from qa.pipeline import question_answer
 from qa.throttles import ask_wait
@@ -45,3 +47,11 @@ def _throttled(request, wait: float):
 def document_detail(request, slug):
     document = get_object_or_404(Document, slug=slug)
     return render(request, "qa/document.html", {"document": document, "chunks": document.chunks.all()})
+
+
+def explain_page(request):
+    """Staff only (wrapped by the admin site): how a question would be answered now, changing nothing."""
+    form = ExplainForm(request.GET or None)
+    explanation = question_explain(question=form.cleaned_data["question"], user_id=request.user.id) if form.is_valid() else None
+    context = {**admin.site.each_context(request), "title": "Explain a question", "form": form, "explanation": explanation}
+    return render(request, "qa/explain.html", context, status=400 if form.errors else 200)
