@@ -112,7 +112,8 @@ def _candidates(found: QuestionKeys, question: str, vector: np.ndarray, passages
     for candidate in semantic.candidates_nearest(
         namespace=found.semantic_namespace, scope=found.scope, embedding=vector, threshold=policy.similarity_threshold
     ):
-        if candidate.entry.response_key == found.response:
+        # As the pipeline does: never its own key, nor a row whose answer lives in another scope.
+        if candidate.entry.response_key == found.response or keys.response_key_scope(candidate.entry.response_key) != found.scope:
             continue
         checks = list(semantic.guard_checks(
             candidate=candidate, question=question, passages=passages, policy=policy, embedding=vector,
@@ -144,7 +145,7 @@ def _decision(found: QuestionKeys, entries: list[LayerEntry], candidates: list[S
 
 def _answer(found, decision, candidates, question, passages, vector) -> tuple[str, str]:
     if decision == "response":
-        return _json(found.response)["answer"], "the exact response cache"
+        return (_json(found.response) or {}).get("answer", ""), "the exact response cache"
     if decision == "semantic":
         served = next(c for c in candidates if c.would_serve)
         return served.answer, f'the cached answer to "{served.question}"'
