@@ -48,6 +48,8 @@ class Command(BaseCommand):
         parser.add_argument("--skip-http", action="store_true", help="No gunicorn: in-process only.")
         parser.add_argument("--skip-openai", action="store_true", help="Only the local providers.")
         parser.add_argument("--skip-scale", action="store_true", help="No semantic lookup at scale.")
+        parser.add_argument("--skip-cluster", action="store_true", help="No one-Valkey vs Redis Cluster comparison.")
+        parser.add_argument("--cluster-hits", type=int, help="Exact hits timed per Redis mode (default 2000).")
         parser.add_argument("--output", type=Path, default=Path(settings.BASE_DIR) / "bench-results")
 
     def handle(self, *args, **opts):
@@ -56,8 +58,10 @@ class Command(BaseCommand):
             options = replace(options, **QUICK)
         chosen = {name: opts[name] for name in (
             "sizes", "requests", "concurrency", "questions", "rounds", "workers", "stampede_threads", "naive_max", "embed_ms", "chat_ms",
+            "cluster_hits",
         ) if opts[name] is not None}
-        options = replace(options, **chosen, http=not opts["skip_http"], openai=not opts["skip_openai"], scale=not opts["skip_scale"])
+        options = replace(options, **chosen, http=not opts["skip_http"], openai=not opts["skip_openai"], scale=not opts["skip_scale"],
+                          cluster=not opts["skip_cluster"])
         results = bench_run(options)
         paths = report_write(results, options.output)
         self.stdout.write(short_table(results))

@@ -114,6 +114,10 @@ def markdown(results: dict, targets: list[Target], plots: dict[str, Path]) -> st
     if "semantic_scale" in results:
         scale = results["semantic_scale"]
         parts += ["## Semantic lookup at scale (ms)", scale_table(scale) if "sizes" in scale else f"**Failed:** `{scale['error']}`"]
+    if "redis_modes" in results:
+        modes = results["redis_modes"]
+        parts += ["## One Valkey vs a 3-master Redis Cluster: exact hits in-process",
+                  redis_modes_table(modes) if "cluster" in modes else f"**Failed:** `{modes['error']}`"]
     parts += [f"![{name}]({path.name})" for name, path in plots.items()]
     parts += [METHOD.format(
         chat_low=options["chat_ms"][0], chat_high=options["chat_ms"][1], embed_ms=options["embed_ms"],
@@ -160,6 +164,20 @@ def throughput_table(cells: list[dict]) -> str:
 def memory_table(memory: dict) -> str:
     rows = [[kind, m["entries"], _fmt(m["bytes"]["p50"]), _fmt(m["bytes"]["mean"]), _fmt(m["total_bytes"])] for kind, m in memory.items()]
     return _table(["entry", "count", "p50 bytes", "mean bytes", "total bytes"], rows)
+
+
+def redis_modes_table(modes: dict) -> str:
+    def row(mode: str) -> list[str]:
+        m = modes[mode]
+        answer_bytes = sum(m["memory"][kind]["bytes"]["mean"] or 0 for kind in ("embedding", "retrieval", "response"))
+        return [mode, _fmt(m["latency"]["p50"], "ms"), _fmt(m["latency"]["p95"], "ms"), _fmt(m["hits_per_second"]),
+                _fmt(m["round_trips_per_hit"]), _fmt(m["commands_per_hit"]), _fmt(answer_bytes)]
+
+    ratios = modes["cluster_over_standalone"]
+    return _table(["mode", "p50", "p95", "hits/s (1 thread)", "round trips/hit", "commands/hit", "bytes/answer (3 layers)"],
+                  [row("standalone"), row("cluster")]) + (
+        f"\n\nCluster / standalone: p50 {_fmt(ratios['p50'])}x, throughput {_fmt(ratios['hits_per_second'])}x."
+    )
 
 
 def scale_table(scale: dict) -> str:

@@ -16,6 +16,7 @@ from bench.latency import in_process_ask, latency_rounds, latency_summary
 from bench.memory import layer_memory
 from bench.percentiles import ratio
 from bench.questions import QUESTIONS, STAMPEDE, WARM_UP
+from bench.redis_modes import redis_modes_run
 from bench.sandbox import bench_purge, bench_settings, server_environment
 from bench.semantic_scale import scale_run
 from bench.server import Gunicorn
@@ -43,13 +44,15 @@ class BenchOptions:
     http: bool = True
     openai: bool = True
     scale: bool = True
+    cluster: bool = True
+    cluster_hits: int = 2000
     log: object = field(default=print, repr=False, compare=False)
 
 
 QUICK = {
     "questions": 5, "rounds": 1, "repeats": 2, "requests": 100, "concurrency": (1, 8), "sizes": (200, 1000),
     "scale_queries": 20, "naive_max": 1000, "naive_queries": 2, "stampede_threads": 10, "chat_ms": (200.0, 400.0),
-    "embed_ms": 100.0,
+    "embed_ms": 100.0, "cluster_hits": 200,
 }
 
 
@@ -71,6 +74,10 @@ def bench_run(options: BenchOptions) -> dict:
                 ))
         finally:
             bench_purge()
+    if options.cluster:
+        results["redis_modes"] = _phase(options, lambda: redis_modes_run(
+            questions=options.questions, hits=options.cluster_hits, log=options.log,
+        ))
     results["environment"]["load_average_end"] = os.getloadavg()
     results["seconds"] = round(time.time() - started, 1)
     return results
