@@ -32,6 +32,7 @@ class WireBehaviour:
     chat_latency_ms: float = 0
     fail_times: int = 0  # the next N requests (either endpoint) get fail_status; then it succeeds
     fail_status: int = 500
+    fail_endpoint: str | None = None  # "chat" or "embeddings": only that endpoint's requests count toward fail_times
     retry_after_ms: int | None = 1  # sent with failures; the client waits this long before retrying
     malformed: bool = False  # 200 with a body that is not JSON
     wrong_count: bool = False  # one embedding fewer than the inputs
@@ -68,7 +69,7 @@ class _Handler(BaseHTTPRequestHandler):
         if behaviour.hang_seconds:
             self.server.wire.stopping.wait(behaviour.hang_seconds)
         time.sleep((behaviour.embeddings_latency_ms if endpoint == "embeddings" else behaviour.chat_latency_ms) / 1000)
-        if self.server.wire.should_fail():
+        if self.server.wire.should_fail(endpoint):
             headers = {"retry-after-ms": str(behaviour.retry_after_ms)} if behaviour.retry_after_ms else {}
             error = {"error": {"message": "wire server told to fail", "type": "server_error", "code": None}}
             return self._reply(behaviour.fail_status, error, headers)
@@ -175,9 +176,9 @@ class OpenAIWireServer:
             self.last_bodies[endpoint] = body
             return self.behaviour
 
-    def should_fail(self) -> bool:
+    def should_fail(self, endpoint: str) -> bool:
         with self._lock:
-            if self._failures_left <= 0:
+            if self._failures_left <= 0 or self.behaviour.fail_endpoint not in (None, endpoint):
                 return False
             self._failures_left -= 1
             return True

@@ -30,6 +30,7 @@ class Gunicorn:
             str(binary), "bench.wsgi:application", "-c", str(settings.BASE_DIR / "ragsite" / "gunicorn.conf.py"),
             "--workers", str(self.workers),
             "--bind", f"{self.host}:{self.port}", "--timeout", "120", "--log-level", "warning",
+            "--no-control-socket",  # a throwaway server: it must not take var/gunicorn.ctl from `make run`'s
         ]
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")

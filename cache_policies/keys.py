@@ -78,6 +78,11 @@ def lock_key(*, key: str) -> str:
     return _key("lock", hashlib.sha256(key.encode()).hexdigest()[:32])
 
 
+def lock_attempts_key(*, key: str) -> str:
+    """How many requests took the single-flight lock for key within its lock timeout."""
+    return _key("lock-attempts", hashlib.sha256(key.encode()).hexdigest()[:32])
+
+
 def dependents_key(*, document_id: int) -> str:
     """A set of the retrieval and response keys built from this document's chunks."""
     return _key("dep", "doc", document_id)

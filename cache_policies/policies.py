@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from cache_policies import keys, redis_client
-from cache_policies.held import Held
+from cache_policies.held import UNREACHABLE, Held
 from cache_policies.models import CachePolicy, Layer
 
 STAMP_CHECK_SECONDS = 0.5
@@ -56,7 +56,10 @@ def _load() -> dict[str, Policy]:
     return {**_DISABLED, **loaded}
 
 
-_held = Held(_load, refresh=STAMP_CHECK_SECONDS, stamp=lambda: redis_client.call(lambda r: r.get(keys.policy_stamp_key())))
+_held = Held(
+    _load, refresh=STAMP_CHECK_SECONDS,
+    stamp=lambda: redis_client.call(lambda r: r.get(keys.policy_stamp_key()), default=UNREACHABLE),
+)
 
 
 def policy_for(layer: str) -> Policy:
@@ -65,6 +68,11 @@ def policy_for(layer: str) -> Policy:
 
 def all_policies() -> dict[str, Policy]:
     return dict(_held.get())
+
+
+def policies_held() -> bool:
+    """Whether this process knows the policies (so it can serve hits without the database)."""
+    return _held.is_held
 
 
 def policies_changed() -> None:

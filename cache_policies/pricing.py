@@ -12,7 +12,8 @@ def _prices_load() -> dict[str, tuple[Decimal, Decimal]]:
     return {p.model: (p.usd_per_1k_prompt_tokens, p.usd_per_1k_completion_tokens) for p in ModelPrice.objects.all()}
 
 
-_prices = Held(_prices_load, refresh=REFRESH_SECONDS)
+# With the database down and nothing loaded yet, a hit counts no money saved rather than failing.
+_prices = Held(_prices_load, refresh=REFRESH_SECONDS, default={})
 
 
 def usd_for(*, model: str, prompt: int, completion: int) -> float:

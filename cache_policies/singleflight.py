@@ -1,51 +1,157 @@
-"""Concurrent identical misses wait for the first computation instead of each calling the LLM.
+"""Concurrent identical misses wait for one computation instead of each calling the LLM.
 
-The first request takes a Redis lock (SET NX PX with a token); the others poll the entry's
-key until it appears, the lock is released without a value (the leader failed: one of them
-takes over), or the lock timeout passes (they compute themselves rather than hang).
+The first request takes a Redis lock (redis-py's Lock: SET NX PX with a token naming its
+process) on a short lease that a heartbeat thread keeps renewing while the leader lives. The
+others poll the entry's key:
+
+- the entry appears: they serve it;
+- the lock is gone without an entry (the leader failed, or its process was SIGKILLed and the
+  lease ran out): the first follower to take the lock computes, the rest keep waiting for it,
+  so a failed leader costs one more computation, not one per follower (and if that one fails
+  too, the rest get AnswerPending);
+- the lock timeout passes: AnswerPending (a 503 with Retry-After), never an unbounded wait and
+  never a stampede on a provider that is already slow.
+
+A follower holds a server thread while it waits, so each process lets at most
+SINGLEFLIGHT_MAX_WAITERS of them wait at once; one more is told AnswerPending at once, which
+keeps threads free for hits (see ragsite/gunicorn.conf.py).
 With Redis down there is no lock: every request computes, which is the uncached behaviour.
 """
 
+import math
+import os
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
+
+from django.conf import settings
+from redis.exceptions import RedisError
+from redis.lock import Lock
 
 from cache_policies import keys, redis_client
 
 T = TypeVar("T")
-POLL_SECONDS = 0.02
+# Followers poll quickly at first (most answers come from the cache's own speed) and back off to
+# POLL_MAX_SECONDS, so fifty waiting threads do not keep Redis and the GIL busy for seconds.
+POLL_SECONDS = 0.01
+POLL_MAX_SECONDS = 0.1
+MAX_COMPUTATIONS = 2  # the leader's and one takeover's
+_UNREACHABLE = object()
 
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end
-"""
+
+class AnswerPending(Exception):
+    """The same question is being answered elsewhere and this request may wait no longer."""
+
+    retry_after = 1
+
+
+_slots: dict[int, threading.BoundedSemaphore] = {}
+
+
+def _waiters() -> threading.BoundedSemaphore:
+    """This process's waiting slots (one semaphore per configured size, so a changed setting applies)."""
+    size = settings.SINGLEFLIGHT_MAX_WAITERS
+    return _slots.get(size) or _slots.setdefault(size, threading.BoundedSemaphore(size))
+
+
+def _lock(key: str) -> Lock:
+    return Lock(redis_client.connection(), keys.lock_key(key=key), timeout=settings.SINGLEFLIGHT_LEASE_SECONDS,
+                thread_local=False, raise_on_release_error=False)
+
+
+def _lock_take(lock: Lock, *, key: str, timeout: float) -> object:
+    """True if taken (and counted), False if another holds it, _UNREACHABLE if Redis did not answer."""
+    # The token names the holder's process, so an operator (or a test) can tell whose lock it is.
+    token = f"{os.getpid()}:{uuid.uuid4().hex}"
+    attempts = keys.lock_attempts_key(key=key)
+
+    def take(r) -> bool:
+        if not lock.acquire(blocking=False, token=token):
+            return False
+        pipe = r.pipeline(transaction=False)
+        pipe.incr(attempts)
+        pipe.expire(attempts, max(1, math.ceil(timeout)))
+        pipe.execute()
+        return True
+
+    return redis_client.call(take, default=_UNREACHABLE)
+
+
+def _computations(key: str) -> int:
+    return int(redis_client.call(lambda r: r.get(keys.lock_attempts_key(key=key)), default=None) or 0)
 
 
 @contextmanager
-def leadership(*, key: str, timeout: float):
-    """Yields True if this request holds the lock for key (or Redis is down), else False."""
-    lock = keys.lock_key(key=key)
-    token = uuid.uuid4().hex
-    unreachable = object()
-    # SET NX answers nil when another request holds the lock; the sentinel means no answer at all.
-    acquired = redis_client.call(lambda r: bool(r.set(lock, token, nx=True, px=int(timeout * 1000))), default=unreachable)
+def _held(lock: Lock) -> Iterator[None]:
+    """Renew the lease every third of it until the block ends, then release the lock."""
+    done = threading.Event()
+    interval = settings.SINGLEFLIGHT_LEASE_SECONDS / 3
+
+    def heartbeat():
+        while not done.wait(interval):
+            try:
+                lock.reacquire()
+            except (RedisError, OSError):
+                return  # lost or unreachable: followers will take over, as for a dead leader
+
+    threading.Thread(target=heartbeat, daemon=True, name="singleflight-heartbeat").start()
     try:
-        yield acquired is True or acquired is unreachable
+        yield
     finally:
-        if acquired is True:
-            redis_client.call(lambda r: r.eval(_RELEASE, 1, lock, token))
+        done.set()
+        redis_client.call(lambda r: lock.release())
 
 
-def wait_for(*, key: str, read: Callable[[], T | None], timeout: float) -> T | None:
-    """Poll read() until it returns a value, the lock goes away, or timeout passes."""
-    lock = keys.lock_key(key=key)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = read()
+@contextmanager
+def turn(*, key: str, read: Callable[[], T | None], timeout: float) -> Iterator[T | None]:
+    """Yields the entry if another request computed it, else None while this request holds the lock.
+
+    Raises AnswerPending when the entry did not come within timeout, when the leader and a
+    takeover both failed, or when too many requests of this process are already waiting.
+    """
+    lock = _lock(key)
+    taken = _lock_take(lock, key=key, timeout=timeout)
+    if taken is _UNREACHABLE:
+        yield None
+        return
+    if not taken:
+        value = _follow(lock, key=key, read=read, timeout=timeout)
         if value is not None:
-            return value
-        if not redis_client.call(lambda r: r.exists(lock), default=0):
-            return read()
-        time.sleep(POLL_SECONDS)
-    return None
+            yield value
+            return
+    with _held(lock):
+        # The leader may have stored its entry and released between our last read and our take.
+        yield read()
+
+
+def _follow(lock: Lock, *, key: str, read: Callable[[], T | None], timeout: float) -> T | None:
+    """Wait for the entry (returned) or for the lock (None: this request now holds it).
+
+    The lock is taken at most MAX_COMPUTATIONS times per lock timeout (counted in Redis, since a
+    follower polling every 100 ms can miss a takeover that happened between two polls): after a
+    failed leader and a failed takeover, computing again would turn a failing provider into a stampede.
+    """
+    slots = _waiters()
+    if not slots.acquire(blocking=False):
+        raise AnswerPending("Too many requests are already waiting for answers on this server; retry shortly.")
+    try:
+        deadline, pause = time.monotonic() + timeout, POLL_SECONDS
+        while time.monotonic() < deadline:
+            if (value := read()) is not None:
+                return value
+            held = redis_client.call(lambda r: r.exists(lock.name), default=None)
+            if held is None:
+                return None  # Redis went away: compute, as without a cache
+            if not held:
+                if _computations(key) >= MAX_COMPUTATIONS:
+                    raise AnswerPending("The answer to this question failed twice while this request waited; retry shortly.")
+                if _lock_take(lock, key=key, timeout=timeout) is not False:
+                    return None
+            time.sleep(pause)
+            pause = min(pause * 1.5, POLL_MAX_SECONDS)
+    finally:
+        slots.release()
+    raise AnswerPending(f"The same question has been computing for more than {timeout:g} s; retry shortly.")

@@ -76,9 +76,7 @@ def _answer(req: "_Request") -> Answer:
     if not req.response.access.read:
         return _fresh(req)
     timeout = req.response.policy.lock_timeout_seconds
-    with singleflight.leadership(key=req.response_key, timeout=timeout) as lead:
-        if not lead:
-            cached = singleflight.wait_for(key=req.response_key, read=lambda: req.response.peek(req.response_key), timeout=timeout)
+    with singleflight.turn(key=req.response_key, read=lambda: req.response.peek(req.response_key), timeout=timeout) as cached:
         if cached is None:
             return _fresh(req)
     req.response.record(Outcome.HIT)

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.shortcuts import get_object_or_404, render
 
 from cache_policies.ratelimit import retry_after
+from cache_policies.singleflight import AnswerPending
 from ragsite.errors import ProviderError
 
 from qa.apis import answer_headers
@@ -26,6 +27,9 @@ def home(request):
         except ProviderError as exc:
             form.add_error(None, f"The {exc.provider} provider failed: {exc}. Nothing was cached; please try again.")
             status = exc.status_code
+        except AnswerPending as exc:
+            form.add_error(None, str(exc))
+            status = 503
     response = render(request, "qa/home.html", {"form": form, "answer": answer}, status=status)
     if answer is not None:
         for header, value in answer_headers(answer).items():

@@ -7,6 +7,8 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from cache_policies.singleflight import AnswerPending
+
 logger = logging.getLogger(__name__)
 
 
@@ -41,6 +43,11 @@ def api_exception_handler(exc, context):
     if isinstance(exc, DataError):
         # The database is up; the value is what it refused (a NUL the request checks missed, say).
         return Response({"detail": INVALID_VALUE, "code": "invalid_value"}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, AnswerPending):
+        return Response(
+            {"detail": str(exc), "code": "answer_pending"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": str(exc.retry_after)},
+        )
     if isinstance(exc, (DatabaseError, InterfaceError)):
         logger.exception("database unavailable")
         return Response(

@@ -1,10 +1,27 @@
-"""gunicorn settings for `make run` and the benchmark."""
+"""gunicorn settings for `make run`, the benchmark and the tests' servers.
+
+Serving model: gthread workers. A request waiting for an identical question's answer
+(single-flight) holds a thread, not a whole process, and each process lets at most
+SINGLEFLIGHT_MAX_WAITERS of them wait (3/4 of WEB_THREADS by default), so hits always find a
+free thread. Streamed answers (issue #13) fit the same way: a stream holds one thread for its
+length, so WEB_THREADS bounds concurrent streams per process.
+"""
 
 import os
 
+from ragsite import settings as site
+
+worker_class = "gthread"
+threads = site.WEB_THREADS
 timeout = 120
 graceful_timeout = 20
 accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG", "1") == "1" else None
+
+# gunicorn's default control socket is one per user ($XDG_RUNTIME_DIR or ~/.gunicorn): a second
+# instance on the machine would take it over from the first. Each checkout gets its own.
+_control = os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip()
+control_socket_disable = _control == "off"
+control_socket = _control if _control not in ("", "off") else str(site.VAR_DIR / "gunicorn.ctl")
 
 
 def post_worker_init(worker):
@@ -12,6 +29,19 @@ def post_worker_init(worker):
     from qa.providers import embedder
 
     embedder().embed(["warm up"])
+    # Hold the policies and the template's version before the first request too, so this worker
+    # serves cached answers even if PostgreSQL goes down before anyone asked it anything.
+    from django.db import DatabaseError, connections
+
+    from cache_policies.policies import all_policies
+    from qa.pipeline import active_template
+
+    try:
+        all_policies()
+        active_template.get()
+    except DatabaseError:
+        pass  # started during an outage: it learns them when the database is back
+    connections.close_all()  # requests run in the worker's threads; this one must not keep a connection
 
 
 def worker_exit(server, worker):

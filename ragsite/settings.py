@@ -265,6 +265,17 @@ RETRIEVAL_TOP_K = envint("RETRIEVAL_TOP_K", 5, minimum=1)
 HNSW_EF_SEARCH = envint("HNSW_EF_SEARCH", 64, minimum=1)
 QUESTION_MAX_CHARS = 2000
 
+# --- Serving and single-flight (ragsite/gunicorn.conf.py reads WEB_THREADS too) ----------
+WEB_THREADS = envint("WEB_THREADS", 16, minimum=2)
+# Followers waiting for an identical question's answer each hold a thread: keep a quarter for hits.
+SINGLEFLIGHT_MAX_WAITERS = envint("SINGLEFLIGHT_MAX_WAITERS", max(1, WEB_THREADS * 3 // 4), minimum=1)
+if SINGLEFLIGHT_MAX_WAITERS >= WEB_THREADS:
+    raise ImproperlyConfigured("SINGLEFLIGHT_MAX_WAITERS must be below WEB_THREADS, or waiting requests can starve hits")
+# A leader renews its lock every third of this; a SIGKILLed leader's lock is gone this long after.
+SINGLEFLIGHT_LEASE_SECONDS = envfloat("SINGLEFLIGHT_LEASE_SECONDS", 3.0)
+# While PostgreSQL is unreachable, policies and template are served last known and re-read this often.
+DB_RETRY_AFTER = envfloat("DB_RETRY_AFTER", 1.0)
+
 # --- Web ----------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -304,6 +315,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    # DRF's JSON parser answers a deeply nested body with a RecursionError (a 500); ours with a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "ragsite.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # How many proxies stand in front: 0 means X-Forwarded-For is never trusted for rate limits.
     "NUM_PROXIES": envint("NUM_PROXIES", 0),
     "DEFAULT_THROTTLE_RATES": {

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from urllib.parse import quote
@@ -157,35 +158,112 @@ class Valkey(_Process):
 
 
 class Gunicorn(_Process):
-    """The site under gunicorn (sync workers, as `make run`) on a free port."""
+    """The site under gunicorn with the site's own config (gthread workers and hooks, as `make run`) on a free port.
+
+    Its control socket lives in its own folder, so servers started side by side never share one.
+    """
 
     name = "gunicorn"
 
     def __init__(self, *, env: dict, workers: int = 2):
         super().__init__()
-        self.env = env
+        self.env = {**env, "GUNICORN_CONTROL_SOCKET": str(self.control_socket), "GUNICORN_ACCESS_LOG": "0"}
         self.workers = workers
         self.port = free_port()
+
+    @property
+    def control_socket(self) -> Path:
+        return self.dir / "gunicorn.ctl"
 
     def url(self, path: str = "/") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def start(self) -> "Gunicorn":
         self._spawn([
-            str(GUNICORN), "ragsite.wsgi", "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}",
+            str(GUNICORN), "ragsite.wsgi", "-c", str(BASE_DIR / "ragsite" / "gunicorn.conf.py"),
+            "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}",
             "--timeout", "60", "--graceful-timeout", "3", "--backlog", "256",
         ], env=self.env)
-        wait_until(self._answers, seconds=60, what=f"gunicorn on port {self.port}")
+        wait_until(self._answers, seconds=120, what=f"gunicorn on port {self.port}")
         return self
 
     def _answers(self) -> bool:
         if self.proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
         try:
-            requests.get(self.url("/api/schema/"), timeout=5)
+            requests.get(self.url("/healthz"), timeout=5)
         except (requests.ConnectionError, requests.Timeout):  # a worker still loading on busy cores
             return False
         return True
+
+
+class TcpProxy:
+    """127.0.0.1:<port> relaying to a unix socket: a way to cut a server off without stopping it.
+
+    cut() stops listening and drops every open connection (clients see refused connections and
+    dead sockets, as when PostgreSQL stops); restore() listens again on the same port.
+    """
+
+    def __init__(self, *, unix_socket: str):
+        self.unix_socket = unix_socket
+        self.port = free_port()
+        self._listener: socket.socket | None = None
+        self._open: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    def restore(self) -> "TcpProxy":
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(128)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def cut(self) -> None:
+        if self._listener is None:
+            return
+        self._close(self._listener)  # shutdown() wakes the blocked accept()
+        self._listener = None
+        with self._lock:
+            for sock in self._open:
+                self._close(sock)
+            self._open.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX)
+            upstream.connect(self.unix_socket)
+            with self._lock:
+                self._open.update((client, upstream))
+            for src, dst in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._relay, args=(src, dst), daemon=True).start()
+
+    def _relay(self, src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        self._close(dst)
+
+    @staticmethod
+    def _close(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+
+    def __enter__(self) -> "TcpProxy":
+        return self.restore()
+
+    def __exit__(self, *exc_info) -> None:
+        self.cut()
 
 
 # --- fixtures: import them into a test module -----------------------------------
@@ -201,6 +279,22 @@ def site_database_url(transactional_db) -> str:
     from django.db import connection
 
     return database_url(connection.settings_dict)
+
+
+@pytest.fixture
+def database_proxy(site_database_url) -> TcpProxy:
+    """A TcpProxy in front of the test database; proxied_database_url(proxy) reaches the database through it."""
+    from django.db import connection
+
+    settings_dict = connection.settings_dict
+    with TcpProxy(unix_socket=f"{settings_dict['HOST']}/.s.PGSQL.{settings_dict['PORT'] or 5432}") as proxy:
+        yield proxy
+
+
+def proxied_database_url(proxy: TcpProxy) -> str:
+    from django.db import connection
+
+    return database_url({**connection.settings_dict, "HOST": "127.0.0.1", "PORT": proxy.port})
 
 
 def shared_redis_url() -> str:

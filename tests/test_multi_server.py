@@ -1,6 +1,7 @@
 """Two gunicorn servers sharing one Redis and one PostgreSQL behave as one site."""
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -35,6 +36,32 @@ def test_it_serves_an_answer_cached_through_one_server_as_a_hit_on_the_other(ser
     second = ask(two)
     assert (first["cache"]["response"], second["cache"]["response"]) == ("miss", "hit")
     assert second["answer"] == first["answer"] and second["cache"]["key"] == first["cache"]["key"]
+
+
+def test_it_makes_one_llm_call_for_identical_cold_questions_split_across_both_servers(servers, openai_wire):
+    openai_wire.configure(chat_latency_ms=1500)
+    before = openai_wire.counts["chat"]
+    with ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(lambda i: ask(servers[i % 2]), range(8)))
+    assert openai_wire.counts["chat"] - before == 1
+    assert [r["cache"]["response"] for r in replies].count("miss") == 1
+    assert len({r["answer"] for r in replies}) == 1
+
+
+def test_it_gives_each_server_its_own_gunicorn_control_socket(servers):
+    one, two = servers
+    assert one.control_socket.is_socket() and two.control_socket.is_socket()
+    assert one.control_socket != two.control_socket
+
+
+def test_it_puts_the_control_socket_under_the_checkouts_var_by_default():
+    import runpy
+
+    from django.conf import settings
+
+    config = runpy.run_path(str(settings.BASE_DIR / "ragsite" / "gunicorn.conf.py"))
+    assert config["control_socket"] == str(settings.VAR_DIR / "gunicorn.ctl")
+    assert config["worker_class"] == "gthread" and config["threads"] > settings.SINGLEFLIGHT_MAX_WAITERS
 
 
 def test_it_applies_a_policy_change_on_every_server_within_a_second(servers):
