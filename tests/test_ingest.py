@@ -138,6 +138,7 @@ def test_it_embeds_on_every_core_while_a_web_worker_keeps_one(kb):
 
     from qa.providers import embedder, reset
 
+    reset()  # an earlier ingest in this process left the shared embedder on every core
     embedder().embed(["a web worker's first question"])  # loaded as a web worker is, with TORCH_THREADS=1
     assert torch.get_num_threads() == 1
     try:
