@@ -382,15 +382,21 @@ class Cluster:
         for index, master in enumerate(self.masters):
             last = self.SLOTS - 1 if index == len(self.masters) - 1 else (index + 1) * share - 1
             master.client().execute_command("CLUSTER ADDSLOTSRANGE", index * share, last)
-        first = self.nodes[0].client()
-        for node in self.nodes[1:]:
-            first.execute_command("CLUSTER MEET", "127.0.0.1", node.port, node.bus_port)
-        wait_until(self._all_known, seconds=30, what="every cluster node to know the others")
+        wait_until(self._all_met, seconds=30, what="every cluster node to know the others", interval=0.5)
         for index, replica in enumerate(self.replicas):
             master = self.masters[index % len(self.masters)]
             replica.client().execute_command("CLUSTER REPLICATE", master.node_id())
         self.wait_healthy()
         return self
+
+    def _all_met(self) -> bool:
+        """MEET again until every node knows every other: on a loaded machine a handshake can time out and is dropped."""
+        if self._all_known():
+            return True
+        first = self.nodes[0].client()
+        for node in self.nodes[1:]:
+            first.execute_command("CLUSTER MEET", "127.0.0.1", node.port, node.bus_port)
+        return False
 
     def _all_known(self) -> bool:
         return all(int(node.info()["cluster_known_nodes"]) == len(self.nodes) for node in self.nodes)
