@@ -179,6 +179,16 @@ class CacheLayer:
             self.record(Outcome.HIT, (time.perf_counter() - start) + (seconds or 0.0))
         return value
 
+    def rescue(self, key: str) -> Any | None:
+        """get(key) even while the Redis circuit is open: the last resort when the database is down too."""
+        if not self.access.read:
+            return None
+        raw = redis_client.call(lambda r: r.get(key), even_if_open=True)
+        value = None if raw is None else self.codec.decode(raw)
+        if value is not None:
+            self.record(Outcome.HIT)
+        return value
+
     def store(self, key: str, value: Any, *, tags: Iterable[str] = ()) -> bool:
         if not self.access.write:
             return False

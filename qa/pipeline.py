@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
+from django.db import DatabaseError
 from django.utils import timezone
 
 from cache_policies import invalidation, keys, semantic, singleflight
@@ -60,7 +61,10 @@ def question_answer(
     req = _Request(question=question, mode=cache_mode, user_id=user_id)
     round_trip([*first_trip, *req.first_trip()])
     try:
-        return _answer(req)
+        try:
+            return _answer(req)
+        except DatabaseError as error:
+            return _rescued(req, error)
     except Exception:
         req.report.stats.add("errors")
         raise
@@ -80,6 +84,15 @@ def _answer(req: "_Request") -> Answer:
         if cached is None:
             return _fresh(req)
     req.response.record(Outcome.HIT)
+    return _served(req, cached)
+
+
+def _rescued(req: "_Request", error: DatabaseError) -> Answer:
+    """PostgreSQL is down and the answer was not cached, or Redis was skipped: one slow reply opens its
+    circuit for seconds, and a cached answer beats a 503. Ask Redis once more, whatever its circuit says."""
+    cached = req.response.rescue(req.response_key)
+    if cached is None:
+        raise error
     return _served(req, cached)
 
 

@@ -57,3 +57,24 @@ def test_it_replays_an_invalidation_that_happened_while_redis_was_down(kb, priva
     after = question_answer(question=QUESTION)
     assert "zebra" in after.answer
     assert not PendingInvalidation.objects.exists()
+
+
+def test_it_serves_a_cached_answer_when_postgres_fails_while_the_redis_circuit_is_open(kb, monkeypatch):
+    """One slow Redis reply opens this process's circuit; if PostgreSQL is down then too, the cached
+    answer is still served (Redis asked once more) rather than a 503."""
+    from django.db import OperationalError
+
+    from qa import retrieval
+
+    question_answer(question=QUESTION)
+    redis_client.breaker.record_failure()
+
+    def database_down(**kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(retrieval, "chunk_search", database_down)
+    rescued = question_answer(question=QUESTION)
+    assert rescued.cache["response"] == "hit" and "context manager" in rescued.answer
+
+    with pytest.raises(OperationalError):
+        question_answer(question="How does a while loop end early?")  # not cached: the error stands
