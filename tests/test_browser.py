@@ -1,9 +1,11 @@
-"""The site in headless Chromium: ask twice (MISS, then HIT), edit a policy in the admin, read /stats/.
+"""The site in headless Chromium: ask twice (MISS, then HIT), edit a policy in the admin, read /stats/,
+open Swagger UI; every page is served under the Content-Security-Policy and none breaks it.
 
 Chromium and its driver come from Debian (`make browser`); the driver path is given, so Selenium
 Manager never runs and nothing is downloaded.
 """
 
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,7 @@ def browser(tmp_path):
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ):
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     driver.implicitly_wait(5)
     ARTIFACTS.mkdir(exist_ok=True)
@@ -50,6 +53,15 @@ def _screenshot(browser, name: str) -> None:
     height = browser.execute_script("return document.documentElement.scrollHeight")
     browser.set_window_size(1280, max(height, 800))
     browser.save_screenshot(str(ARTIFACTS / name))
+
+
+def _csp_violations(browser) -> list[str]:
+    return [entry["message"] for entry in browser.get_log("browser") if "Content Security Policy" in entry["message"]]
+
+
+def _csp_header(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.headers["Content-Security-Policy"]
 
 
 def _ask(browser, live_server) -> str:
@@ -92,3 +104,19 @@ def test_it_shows_a_miss_then_a_hit_and_the_ratio_on_the_stats_page(browser, liv
     assert chart.tag_name == "svg"
     assert chart.find_elements(By.CSS_SELECTOR, "g.series.response circle")
     _screenshot(browser, "4-stats.png")
+    assert _csp_violations(browser) == []
+
+
+def test_it_sends_a_csp_without_unsafe_inline(live_server):
+    for path in ("/", "/api/docs/", "/admin/login/"):
+        policy = _csp_header(live_server.url + path)
+        assert "script-src 'self'" in policy
+        assert "unsafe-inline" not in policy
+
+
+def test_it_renders_swagger_ui_under_the_csp(browser, live_server):
+    browser.get(live_server.url + "/api/docs/")
+    operations = expected_conditions.presence_of_all_elements_located((By.CSS_SELECTOR, ".swagger-ui .opblock"))
+    assert WebDriverWait(browser, 30).until(operations)
+    _screenshot(browser, "5-swagger.png")
+    assert _csp_violations(browser) == []
