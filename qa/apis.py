@@ -18,6 +18,7 @@ from cache_policies.models import Layer, Outcome
 from qa.forms import QUESTION_MAX_CHARS
 from qa.models import Document
 from qa.explain import question_explain
+from qa.exposure import answer_public_dict, cache_status_visible
 from qa.pipeline import Answer, question_answer
 from qa.selectors import document_list
 from qa.services import document_delete, document_ingest
@@ -244,6 +245,8 @@ class AskApi(APIView):
         )
         # The OutputSerializer documents the contract; the Answer already has exactly that shape, and
         # skipping serializer machinery is most of what separates a cache hit from a bare endpoint.
+        if not cache_status_visible(user=request.user):
+            return Response(answer_public_dict(answer_dict=answer.as_dict()))
         return Response(answer.as_dict(), headers=answer_headers(answer))
 
 

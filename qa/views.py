@@ -7,6 +7,7 @@ from ragsite.errors import ProviderError
 
 from qa.apis import answer_headers
 from qa.explain import question_explain
+from qa.exposure import cache_status_visible
 from qa.forms import AskForm, ExplainForm
 from qa.models import Document
 from qa.pipeline import question_answer
@@ -30,8 +31,10 @@ def home(request):
         except AnswerPending as exc:
             form.add_error(None, str(exc))
             status = 503
-    response = render(request, "qa/home.html", {"form": form, "answer": answer}, status=status)
-    if answer is not None:
+    visible = cache_status_visible(user=request.user)
+    context = {"form": form, "answer": answer, "show_cache_status": visible}
+    response = render(request, "qa/home.html", context, status=status)
+    if answer is not None and visible:
         for header, value in answer_headers(answer).items():
             response[header] = value
     return response

@@ -380,3 +380,6 @@ AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = envint("AXES_COOLOFF_MINUTES", 15, minimum=1) / 60
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+
+# Whether anonymous users see X-Cache, Server-Timing and the cache report (staff always do).
+EXPOSE_CACHE_STATUS = envbool("EXPOSE_CACHE_STATUS", True)
