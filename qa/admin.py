@@ -1,14 +1,24 @@
+from django import forms
 from django.contrib import admin, messages
 from django.http import HttpResponseRedirect
 
+from qa.document_limits import document_content_validate
 from qa.models import Chunk, Document, PromptTemplate
 from qa.selectors import document_list
 from qa.services import document_delete, document_ingest, document_reembed, prompt_template_save
 from ragsite.errors import ProviderError
 
 
+class DocumentForm(forms.ModelForm):
+    def clean_content(self) -> str:
+        content = self.cleaned_data["content"]
+        document_content_validate(content)
+        return content
+
+
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
+    form = DocumentForm
     list_display = ("title", "slug", "version", "chunk_count", "updated_at")
     search_fields = ("title", "slug", "source")
     readonly_fields = ("version", "content_hash", "updated_at")

@@ -18,6 +18,7 @@ from cache_policies.models import Layer, Outcome
 from qa.forms import QUESTION_MAX_CHARS
 from qa.models import Document
 from qa.explain import question_explain
+from qa.document_limits import document_content_validate
 from qa.exposure import answer_public_dict, cache_status_visible
 from qa.pipeline import Answer, question_answer
 from qa.selectors import document_list
@@ -85,7 +86,7 @@ class DocumentsApi(_DocumentApi):
     class CreateInputSerializer(serializers.Serializer):
         slug = serializers.SlugField(max_length=200)
         title = serializers.CharField(max_length=300)
-        content = serializers.CharField()
+        content = serializers.CharField(validators=[document_content_validate])
         source = serializers.CharField(max_length=500, required=False, default="", allow_blank=True)
 
         class Meta:
@@ -117,7 +118,7 @@ class DocumentsApi(_DocumentApi):
 class DocumentApi(_DocumentApi):
     class UpdateInputSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=300)
-        content = serializers.CharField()
+        content = serializers.CharField(validators=[document_content_validate])
         source = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
         class Meta:

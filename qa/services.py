@@ -14,6 +14,7 @@ from django.db import transaction
 
 from qa import providers
 from qa.chunking import chunk_sentences, chunk_text
+from qa.document_limits import document_content_validate
 from qa.models import Chunk, ChunkSentence, Document, PromptTemplate
 from qa.selectors import chunk_sentence_embeddings
 
@@ -107,6 +108,7 @@ def _validate(*, slug: str, title: str, content: str) -> None:
         raise ValidationError("title is empty", code="blank")
     if not content.strip():
         raise ValidationError("content is empty", code="blank")
+    document_content_validate(content)
 
 
 def document_ingest(*, slug: str, title: str, content: str, source: str = "") -> tuple[Document, IngestStatus]:

@@ -383,3 +383,7 @@ AXES_RESET_ON_SUCCESS = True
 
 # Whether anonymous users see X-Cache, Server-Timing and the cache report (staff always do).
 EXPOSE_CACHE_STATUS = envbool("EXPOSE_CACHE_STATUS", True)
+
+# One document's bounds, checked before embedding (a 100 KB document is about 170 chunks).
+DOCUMENT_MAX_CHARS = envint("DOCUMENT_MAX_CHARS", 200_000, minimum=1)
+DOCUMENT_MAX_CHUNKS = envint("DOCUMENT_MAX_CHUNKS", 400, minimum=1)
