@@ -24,6 +24,7 @@ _NOTHING = object()
 # What a stamp function returns when Redis did not answer (an absent stamp is None, a value like any other).
 UNREACHABLE = object()
 _all: list["Held"] = []
+_forget_hooks: list[Callable[[], None]] = []
 database = CircuitBreaker(retry_after=settings.DB_RETRY_AFTER)
 
 
@@ -87,3 +88,10 @@ class Held(Generic[T]):
 def forget_all() -> None:
     for held in _all:
         held.forget()
+    for hook in _forget_hooks:
+        hook()
+
+
+def on_forget_all(hook: Callable[[], None]) -> None:
+    """Another in-process value to drop with the held ones (the change ledger's marks)."""
+    _forget_hooks.append(hook)

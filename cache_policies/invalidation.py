@@ -19,7 +19,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models.signals import post_delete, post_save
 from pgvector.django import VectorField
 
-from cache_policies import keys, redis_client
+from cache_policies import freshness, keys, redis_client
 from cache_policies.held import Held
 from cache_policies.models import Action, CachedQuestion, Event, InvalidationRule, Layer, PendingInvalidation, SeenModel
 from cache_policies.policies import policy_namespace_bump
@@ -87,6 +87,8 @@ def _entries_delete(*, entries: list[CachedQuestion], layers: set[str]) -> int |
         doomed += [e.retrieval_key for e in entries if e.retrieval_key]
     if not doomed:
         return 0
+    # Marked first: the entries stay refused even if Redis misses this delete or brings them back.
+    freshness.subjects_mark(subjects=[freshness.entry_subject(key) for key in doomed])
     deleted = redis_client.call(lambda r: r.unlink(*doomed), even_if_open=True)
     if deleted is not None:
         CachedQuestion.objects.filter(id__in=[e.id for e in entries]).delete()

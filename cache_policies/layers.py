@@ -139,8 +139,11 @@ class Report:
 
 
 class CacheLayer:
-    def __init__(self, *, layer: Layer, policy: Policy, report: Report, codec: Codec, reported: bool = True):
+    def __init__(self, *, layer: Layer, policy: Policy, report: Report, codec: Codec, reported: bool = True,
+                 current: Callable[[Any], bool] = lambda value: True):
+        """current: whether a stored value may still be served (freshness.py); a refused one is a miss."""
         self.layer, self.policy, self.report, self.codec = layer, policy, report, codec
+        self.current = current
         self.access = Access.of(policy=policy, mode=report.mode)
         self.reported = reported  # the semantic layer counts in the stats but reports through the response's status
         self._fetched: dict[str, tuple[bytes | None, float]] = {}  # replies of the first round trip
@@ -153,8 +156,11 @@ class CacheLayer:
 
     def peek(self, key: str) -> Any | None:
         """The stored value, whatever the access, recording nothing (single-flight followers, aliases)."""
-        raw = entry_get(key=key)
-        return None if raw is None else self.codec.decode(raw)
+        return self._decoded(entry_get(key=key))
+
+    def _decoded(self, raw: bytes | None) -> Any | None:
+        value = None if raw is None else self.codec.decode(raw)
+        return value if value is not None and self.current(value) else None
 
     def get_command(self, key: str) -> Command:
         """The GET of key as part of the request's first round trip (roundtrip.py); get(key) reads its reply."""
@@ -174,7 +180,7 @@ class CacheLayer:
             raw, seconds = self._fetched.pop(key)
         else:
             raw, seconds = entry_get(key=key), None
-        value = None if raw is None else self.codec.decode(raw)
+        value = self._decoded(raw)
         if value is not None:
             self.record(Outcome.HIT, (time.perf_counter() - start) + (seconds or 0.0))
         return value
@@ -183,8 +189,7 @@ class CacheLayer:
         """get(key) even while the Redis circuit is open: the last resort when the database is down too."""
         if not self.access.read:
             return None
-        raw = redis_client.call(lambda r: r.get(key), even_if_open=True)
-        value = None if raw is None else self.codec.decode(raw)
+        value = self._decoded(redis_client.call(lambda r: r.get(key), even_if_open=True))
         if value is not None:
             self.record(Outcome.HIT)
         return value
@@ -203,20 +208,19 @@ class CacheLayer:
     def get_or_compute(
         self, key: str, compute: Callable[[], Any], *, load: Callable[[Any], Any] = lambda v: v,
         dump: Callable[[Any], Any] = lambda v: v, tags: Callable[[Any], Iterable[str]] = lambda v: (),
-        on_stored: Callable[[Any], None] = lambda v: None,
     ) -> Any:
         """Cache-aside: the stored value (through load; None from load is a miss), else compute() stored.
 
-        dump turns a computed value into what is stored, tags names the dependency sets the entry
-        joins, on_stored runs after a successful store (a version fence). Empty values are not stored.
+        dump turns a computed value into what is stored (None: store nothing), tags names the dependency
+        sets the entry joins. Empty values are not stored.
         """
         start = time.perf_counter()
         if self.access.read and (stored := self.peek(key)) is not None and (value := load(stored)) is not None:
             self.record(Outcome.HIT, time.perf_counter() - start)
             return value
         value = compute()
-        if value is not None and len(value) and self.store(key, dump(value), tags=tags(value)):
-            on_stored(value)
+        if value is not None and len(value) and (stored := dump(value)) is not None:
+            self.store(key, stored, tags=tags(value))
         self.record(self.skipped(), time.perf_counter() - start)
         return value
 

@@ -159,3 +159,23 @@ class PendingInvalidation(models.Model):
     event = models.CharField(max_length=40, choices=Event.choices)
     document_id = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class FreshnessCounter(models.Model):
+    """The change ledger's sequence: one row, incremented (and so locked) by each changing transaction."""
+
+    seq = models.BigIntegerField(default=0)
+
+
+class FreshnessMark(models.Model):
+    """The last change of one subject (a document, the prompt template, the policies, a displaced entry).
+
+    Written in the transaction that makes the change; cached entries stamped before it are never served.
+    """
+
+    subject = models.CharField(max_length=80, primary_key=True)
+    seq = models.BigIntegerField(db_index=True)
+    marked_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.subject} @{self.seq}"

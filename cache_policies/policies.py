@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from django.db import transaction
 
-from cache_policies import keys, redis_client
+from cache_policies import freshness, keys, redis_client
 from cache_policies.held import UNREACHABLE, Held
 from cache_policies.models import CachePolicy, Layer
 
@@ -62,6 +62,10 @@ _held = Held(
 )
 
 
+# The Redis stamp tells workers within a second; the ledger makes sure even if Redis lost the stamp.
+freshness.ledger.on_mark(freshness.POLICIES, _held.forget)
+
+
 def policy_for(layer: str) -> Policy:
     return _held.get()[layer]
 
@@ -77,6 +81,7 @@ def policies_held() -> bool:
 
 def policies_changed() -> None:
     """Tell every worker to re-read the policies (after the transaction commits)."""
+    freshness.subjects_mark(subjects=[freshness.POLICIES])
 
     def bump():
         _held.forget()

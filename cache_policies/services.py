@@ -1,6 +1,6 @@
 """Operator actions on the cache: the admin, the cache_purge command and the purge API call these."""
 
-from cache_policies import keys, layers, redis_client
+from cache_policies import freshness, keys, layers, redis_client
 from cache_policies.models import Action, CachedQuestion, Event, InvalidationRule, Layer
 from cache_policies.policies import policy_namespace_bump
 from cache_policies.selectors import RULE_OFF
@@ -24,6 +24,7 @@ def question_purge(*, question: str) -> int:
 
     Its keys come from the question's tag set (every entry joins it when stored) and its semantic index rows.
     """
+    freshness.subjects_mark(subjects=[freshness.question_subject(question)])  # holds whatever the tag set lost
     tag = keys.question_dependents_key(text=question)
     doomed = [m.decode() for m in redis_client.call(lambda r: r.smembers(tag), default=set())]
     entries = CachedQuestion.objects.filter(question=keys.normalize_text(question))

@@ -17,9 +17,9 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from cache_policies import invalidation, keys, semantic, singleflight
+from cache_policies import freshness, invalidation, keys, semantic, singleflight
 from cache_policies.held import Held
-from cache_policies.layers import CacheLayer, JsonCodec, Report, VectorCodec, entries_delete
+from cache_policies.layers import CacheLayer, JsonCodec, Report, VectorCodec
 from cache_policies.models import Layer, Outcome, Scope
 from cache_policies.policies import all_policies
 from cache_policies.pricing import usd_for
@@ -104,8 +104,7 @@ def _fresh(req: "_Request") -> Answer:
     with req.stage("retrieve"):
         passages = req.retrieval.get_or_compute(
             req.retrieval_key, lambda: retrieval.chunk_search(embedding=vector, k=settings.RETRIEVAL_TOP_K),
-            load=_passages_load, dump=_passages_dump, tags=lambda p: req.tags(p),
-            on_stored=lambda p: _fenced(req.retrieval_key, p),
+            load=_passages_load, dump=lambda p: _passages_dump(req, p), tags=lambda p: req.tags(p),
         )
     served = _semantic_lookup(req, vector, passages)
     if served is not None:
@@ -124,6 +123,8 @@ class _Request:
 
     def __init__(self, *, question: str, mode: str, user_id: int | None):
         self.started = time.perf_counter()
+        # First: a change's mark may drop the held policies or template before the keys are built from them.
+        self.seq = freshness.ledger.sync()
         self.question, self.text = question, keys.normalize_text(question)
         self.emb, self.gen = providers.embedder(), providers.generator()
         self.policies = all_policies()  # first: with PostgreSQL down, the request fails here, after one connect timeout
@@ -135,15 +136,17 @@ class _Request:
         self.report.stats.question = (keys.text_hash(question), self.text)
         self.timings = {"embed": 0.0, "retrieve": 0.0, "generate": 0.0}
         self.similarity: float | None = None
-        self.embedding = self._layer(Layer.EMBEDDING, VectorCodec(dimensions=self.emb.dimensions))
+        # A question's vector depends on the model only, which is in its key: nothing to check.
+        self.embedding = self._layer(Layer.EMBEDDING, VectorCodec(dimensions=self.emb.dimensions), checked=False)
         self.retrieval = self._layer(Layer.RETRIEVAL, JsonCodec())
         self.response = self._layer(Layer.RESPONSE, JsonCodec())
         self.semantic = CacheLayer(layer=Layer.SEMANTIC, policy=self.policies[Layer.SEMANTIC], report=self.report,
                                    codec=JsonCodec(), reported=False)
         self._keys_build()
 
-    def _layer(self, layer: Layer, codec) -> CacheLayer:
-        return CacheLayer(layer=layer, policy=self.policies[layer], report=self.report, codec=codec)
+    def _layer(self, layer: Layer, codec, *, checked: bool = True) -> CacheLayer:
+        current = (lambda value: freshness.ledger.current(value.get("stamp"))) if checked else (lambda value: True)
+        return CacheLayer(layer=layer, policy=self.policies[layer], report=self.report, codec=codec, current=current)
 
     def _scope(self) -> str:
         """One scope for an answer's exact key and its semantic index entry: per user if either layer says so.
@@ -184,6 +187,13 @@ class _Request:
         if self.template:
             tags.append(keys.template_dependents_key(template=self.template_part))
         return tags
+
+    def stamp(self, passages: list[Passage], key: str) -> dict | None:
+        """What an entry built from passages carries: the ledger sequence this request started at,
+        its documents, itself (a displacement aims at the entry) and its question (a purge does)."""
+        subjects = [freshness.document_subject(p.document_id) for p in passages]
+        subjects += [freshness.entry_subject(key), freshness.question_subject(self.question)]
+        return freshness.stamp(seq=self.seq, subjects=subjects)
 
     def first_trip(self) -> list[Command]:
         return [self.response.get_command(self.response_key)] if self.response.access.read else []
@@ -227,21 +237,9 @@ def _passages_load(stored: dict) -> list[Passage] | None:
     return retrieval.passages_by_ids(scored_ids=[tuple(c) for c in stored.get("chunks", [])]) or None
 
 
-def _passages_dump(passages: list[Passage]) -> dict:
-    return {"chunks": [[p.chunk_id, p.score] for p in passages]}
-
-
-def _fenced(key: str, passages: list[Passage]) -> bool:
-    """Keep a just-stored entry only if its documents did not change meanwhile.
-
-    Race: a request that read a document before an edit may store its entry after the
-    edit's purge ran. Checking versions after the store closes it: an edit that commits
-    later finds the entry through its tags, one that committed earlier shows up here.
-    """
-    if retrieval.passages_current(passages=passages):
-        return True
-    entries_delete(keys_to_delete=[key])
-    return False
+def _passages_dump(req: _Request, passages: list[Passage]) -> dict | None:
+    stamp = req.stamp(passages, req.retrieval_key)
+    return None if stamp is None else {"chunks": [[p.chunk_id, p.score] for p in passages], "stamp": stamp}
 
 
 def _sources(passages: list[Passage]) -> list[dict]:
@@ -272,9 +270,12 @@ def _semantic_lookup(req: _Request, vector: np.ndarray, passages: list[Passage])
             semantic.entries_prune(response_keys=[candidate.entry.response_key])
             continue
         req.similarity = req.report.stats.similarity = candidate.similarity
-        # Alias the answer under this question's exact key (with the same dependency tags),
-        # so a repeat is an exact hit and single-flight followers find it.
-        req.response.store(req.response_key, cached, tags=req.tags([], cached.get("document_versions", {})))
+        # Alias the answer under this question's exact key (with the same dependency tags and the same
+        # stamp: what removes the original removes the alias), so a repeat is an exact hit and
+        # single-flight followers find it.
+        alias = {**cached, "stamp": freshness.stamp_extended(
+            cached.get("stamp"), subjects=[freshness.question_subject(req.question)])}
+        req.response.store(req.response_key, alias, tags=req.tags([], cached.get("document_versions", {})))
         req.response.record(Outcome.SEMANTIC_HIT, time.perf_counter() - start)
         req.semantic.record(Outcome.HIT, time.perf_counter() - start)
         return _served(req, cached)
@@ -283,7 +284,8 @@ def _semantic_lookup(req: _Request, vector: np.ndarray, passages: list[Passage])
 
 
 def _response_store(req: _Request, generation: Generation, passages: list[Passage], vector: np.ndarray) -> None:
-    if not req.response.access.write or not generation.text.strip() or not passages:
+    stamp = req.stamp(passages, req.response_key)
+    if not req.response.access.write or not generation.text.strip() or not passages or stamp is None:
         return
     value = {
         "answer": generation.text,
@@ -295,9 +297,10 @@ def _response_store(req: _Request, generation: Generation, passages: list[Passag
         "cost_ms": round(req.elapsed() * 1000, 2),
         "created_at": timezone.now().isoformat(),
         "document_versions": {str(p.document_id): p.document_version for p in passages},
+        "stamp": stamp,
     }
     stored = req.response.store(req.response_key, value, tags=req.tags(passages))
-    if not stored or not _fenced(req.response_key, passages) or not req.semantic.policy.enabled:
+    if not stored or not req.semantic.policy.enabled:
         return
     semantic.question_index(
         namespace=req.semantic_namespace, scope=req.scope, question=req.text, embedding=vector,

@@ -42,11 +42,3 @@ def passages_by_ids(*, scored_ids: list[tuple[int, float]]) -> list[Passage] | N
         return None
     return [_passage(chunks[chunk_id], score) for chunk_id, score in scored_ids]
 
-
-def passages_current(*, passages: list[Passage]) -> bool:
-    """Whether every passage's document is still at the version it was read at."""
-    from qa.models import Document
-
-    wanted = {p.document_id: p.document_version for p in passages}
-    current = dict(Document.objects.filter(id__in=wanted).values_list("id", "version"))
-    return current == wanted

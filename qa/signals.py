@@ -1,13 +1,14 @@
 """The speed layer's reactions to the knowledge base changing, next to the models that change.
 
 The cache knows nothing of documents or templates: these receivers hand it plain data (ids,
-template parts, chunk vectors) after the transaction commits.
+template parts, chunk vectors). The change is marked in the cache's ledger inside the transaction (from
+its commit on, nothing cached before it is served); the purges in Redis run after it commits.
 """
 
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
-from cache_policies import invalidation, keys, redis_client
+from cache_policies import freshness, invalidation, keys, redis_client
 from cache_policies.models import Event
 from qa.models import Document, PromptTemplate
 from qa.selectors import document_chunk_vectors
@@ -15,6 +16,7 @@ from qa.selectors import document_chunk_vectors
 
 def _on_document_saved(sender, instance, **kwargs):
     document_id = instance.id
+    freshness.subjects_mark(subjects=[freshness.document_subject(document_id)])
     transaction.on_commit(lambda: invalidation.document_invalidate(
         document_id=document_id, event=Event.DOCUMENT_CHANGED, chunk_vectors=document_chunk_vectors,
     ))
@@ -22,6 +24,7 @@ def _on_document_saved(sender, instance, **kwargs):
 
 def _on_document_deleted(sender, instance, **kwargs):
     document_id = instance.id
+    freshness.subjects_mark(subjects=[freshness.document_subject(document_id)])
     transaction.on_commit(lambda: invalidation.document_invalidate(
         document_id=document_id, event=Event.DOCUMENT_DELETED, chunk_vectors=document_chunk_vectors,
     ))
@@ -30,6 +33,7 @@ def _on_document_deleted(sender, instance, **kwargs):
 def _on_template_saved(sender, instance, **kwargs):
     from qa.pipeline import active_template
 
+    freshness.subjects_mark(subjects=[freshness.TEMPLATE])
     transaction.on_commit(active_template.forget)
     if instance.version > 1:
         old = keys.template_part(name=instance.name, version=instance.version - 1)
@@ -45,3 +49,10 @@ def connect() -> None:
     post_delete.connect(_on_document_deleted, sender=Document, dispatch_uid="rag-doc-deleted")
     post_save.connect(_on_template_saved, sender=PromptTemplate, dispatch_uid="rag-tpl-saved")
     redis_client.breaker.on_recovery(_on_redis_recovery)
+    freshness.ledger.on_mark(freshness.TEMPLATE, _template_forget)
+
+
+def _template_forget() -> None:
+    from qa.pipeline import active_template
+
+    active_template.forget()

@@ -29,14 +29,16 @@ def post_worker_init(worker):
     from qa.providers import embedder
 
     embedder().embed(["warm up"])
-    # Hold the policies and the template's version before the first request too, so this worker
+    # Hold the change ledger, the policies and the template's version before the first request too, so this worker
     # serves cached answers even if PostgreSQL goes down before anyone asked it anything.
     from django.db import DatabaseError, connections
 
+    from cache_policies.freshness import ledger
     from cache_policies.policies import all_policies
     from qa.pipeline import active_template
 
     try:
+        ledger.sync()
         all_policies()
         active_template.get()
     except DatabaseError:

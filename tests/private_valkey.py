@@ -15,7 +15,9 @@ def free_port() -> int:
 
 
 class PrivateValkey:
-    def __init__(self):
+    def __init__(self, *args: str):
+        """args: more valkey-server options (--maxmemory, --maxmemory-policy...)."""
+        self.args = args
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="ragsite-valkey-")
         self.process: subprocess.Popen | None = None
@@ -29,7 +31,7 @@ class PrivateValkey:
 
         self.process = subprocess.Popen(
             [str(get_binary_path()), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", self.dir],
+             "--appendonly", "no", "--dir", self.dir, *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
