@@ -5,8 +5,9 @@
 
 POST /v1/embeddings gives deterministic vectors: each word is hashed into one of the requested
 `dimensions` buckets, so texts sharing words get similar vectors. POST /v1/chat/completions gives a
-short answer citing [1]. `configure()` makes it slow, failing, malformed or hanging; `counts` says
-how many requests each endpoint got and `last_bodies` what it was last sent. Also used by the benchmark, so it imports nothing from Django.
+short answer citing [1]; with `"stream": true` it streams the answer word by word in OpenAI's SSE chunk
+format (`data: {chunk}` ... `data: [DONE]`), `stream_chunk_ms` apart. `configure()` makes it slow, failing, malformed or hanging; `counts` says
+how many requests each endpoint got (streamed chats also under "chat-stream") and `last_bodies` what it was last sent. Also used by the benchmark, so it imports nothing from Django.
 """
 
 import base64
@@ -39,6 +40,7 @@ class WireBehaviour:
     dimensions: int | None = None  # answer with vectors this wide, whatever the request asked for
     hang_seconds: float = 0  # wait this long before answering (set it above the client's timeout)
     answer: str = "The context covers this [1]."
+    stream_chunk_ms: float = 0  # the pause before each streamed chunk
 
 
 def wire_vector(text: str, dimensions: int) -> np.ndarray:
@@ -77,6 +79,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply_raw(200, b'{"object": "list", "data": [{"embedd')
         if endpoint == "embeddings":
             return self._reply(200, _embeddings(body, behaviour))
+        if body.get("stream"):
+            return self._reply_stream(_chat_chunks(body, behaviour), delay=behaviour.stream_chunk_ms / 1000)
         return self._reply(200, _chat(body, answer=behaviour.answer))
 
     def _reply(self, status: int, payload: dict, headers: dict | None = None):
@@ -93,6 +97,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(raw)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (its timeout) while we hung: expected
+
+
+    def _reply_stream(self, chunks: list[dict], *, delay: float):
+        """Server-Sent Events in HTTP/1.1 chunked encoding, so the connection stays alive afterwards."""
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for event in [*(f"data: {json.dumps(c)}\n\n" for c in chunks), "data: [DONE]\n\n"]:
+                if self.server.wire.stopping.wait(delay):
+                    break
+                raw = event.encode()
+                self.wfile.write(f"{len(raw):x}\r\n".encode() + raw + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client hung up mid-stream
 
 
 def _embeddings(body: dict, behaviour: WireBehaviour) -> dict:
@@ -129,6 +151,21 @@ def _chat(body: dict, *, answer: str) -> dict:
             "total_tokens": prompt_tokens + completion_tokens,
         },
     }
+
+
+def _chat_chunks(body: dict, behaviour: WireBehaviour) -> list[dict]:
+    """chat.completion.chunk objects: the role, one per word of the answer, the finish, and usage if asked for."""
+    words = re.findall(r"\S+\s*", behaviour.answer)
+    head = {"id": f"chatcmpl-wire-{time.monotonic_ns()}", "object": "chat.completion.chunk",
+            "created": int(time.time()), "model": body.get("model")}
+
+    def chunk(delta: dict, finish: str | None = None) -> dict:
+        return {**head, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    chunks = [chunk({"role": "assistant", "content": ""}), *(chunk({"content": w}) for w in words), chunk({}, "stop")]
+    if (body.get("stream_options") or {}).get("include_usage"):
+        chunks.append({**head, "choices": [], "usage": _chat(body, answer=behaviour.answer)["usage"]})
+    return chunks
 
 
 class _Server(ThreadingHTTPServer):
@@ -173,6 +210,8 @@ class OpenAIWireServer:
     def request_started(self, endpoint: str, body: dict) -> WireBehaviour:
         with self._lock:
             self.counts[endpoint] += 1
+            if body.get("stream"):
+                self.counts[f"{endpoint}-stream"] += 1  # also counted as a call of its endpoint
             self.last_bodies[endpoint] = body
             return self.behaviour
 

@@ -4,6 +4,7 @@
     rag:ret:v1:kb1:all-minilm-l6-v2:k5:<sha256>
     rag:resp:v1:kb1:extractive:extractive-v1:tpl-default.3:k5:shared:<sha256>
     rag:dep:doc:12 / rag:dep:tpl:tpl-default.3 / rag:dep:q:<sha256>     (tag sets of the keys above)
+    rag:stream:<sha256 of response key and leader token>                (a shared answer stream, a Redis Stream)
     rag:stats:{stats}:m:<epoch minute> / rag:stats:{stats}:h:<epoch hour> / rag:stats:{stats}:total (counters)
 
 User input never forms key text: questions enter as a sha256 of their normalized form.
@@ -81,6 +82,15 @@ def lock_key(*, key: str) -> str:
 def lock_attempts_key(*, key: str) -> str:
     """How many requests took the single-flight lock for key within its lock timeout."""
     return _key("lock-attempts", hashlib.sha256(key.encode()).hexdigest()[:32])
+
+
+def answer_stream_key(*, key: str, leader: str) -> str:
+    """The Redis Stream of the answer under response key `key` that the single-flight leader `leader` generates.
+
+    One per leadership, not per question: a follower must never read an earlier computation's
+    stream (written before an invalidation) while a new leader has not yet started its own.
+    """
+    return _key("stream", hashlib.sha256(f"{key}\n{leader}".encode()).hexdigest()[:32])
 
 
 def dependents_key(*, document_id: int) -> str:

@@ -25,6 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TypeVar
 
 from django.conf import settings
@@ -134,9 +135,7 @@ def _follow(lock: Lock, *, key: str, read: Callable[[], T | None], timeout: floa
     follower polling every 100 ms can miss a takeover that happened between two polls): after a
     failed leader and a failed takeover, computing again would turn a failing provider into a stampede.
     """
-    slots = _waiters()
-    if not slots.acquire(blocking=False):
-        raise AnswerPending("Too many requests are already waiting for answers on this server; retry shortly.")
+    slots = slot_take()
     try:
         deadline, pause = time.monotonic() + timeout, POLL_SECONDS
         while time.monotonic() < deadline:
@@ -155,3 +154,61 @@ def _follow(lock: Lock, *, key: str, read: Callable[[], T | None], timeout: floa
     finally:
         slots.release()
     raise AnswerPending(f"The same question has been computing for more than {timeout:g} s; retry shortly.")
+
+
+# --- for work that outlives its request: a shared answer stream (qa/streaming.py) ----------
+
+@dataclass(frozen=True)
+class Claim:
+    """Who computes key now: this request (lock held; leader is its token), another (leader names it), nobody
+    (leader None: the last leader just finished or died), or unknown (reachable False: compute alone)."""
+
+    lock: Lock | None
+    leader: str | None
+    reachable: bool = True
+
+
+def claim(*, key: str, timeout: float) -> Claim:
+    """Take key's lock if free (counted, as turn() does); else name the request that holds it."""
+    lock = _lock(key)
+    taken = _lock_take(lock, key=key, timeout=timeout)
+    if taken is _UNREACHABLE:
+        return Claim(lock=None, leader=None, reachable=False)
+    if taken:
+        return Claim(lock=lock, leader=lock.local.token.decode())
+    return Claim(lock=None, leader=leader_of(key=key))
+
+
+def claim_after_leader(*, key: str, timeout: float) -> Claim:
+    """The leader is gone without an entry: take over, at most MAX_COMPUTATIONS times per lock timeout."""
+    if _computations(key) >= MAX_COMPUTATIONS:
+        raise AnswerPending("The answer to this question failed twice while this request waited; retry shortly.")
+    return claim(key=key, timeout=timeout)
+
+
+def leader_of(*, key: str) -> str | None:
+    """The token of the request holding key's lock, or None (nobody, or Redis unreachable)."""
+    token = redis_client.call(lambda r: r.get(keys.lock_key(key=key)))
+    return token.decode() if token else None
+
+
+def leading(lock: Lock):
+    """Hold the lock with its heartbeat while the block runs (the leader's computation), then release it."""
+    return _held(lock)
+
+
+def slot_take() -> threading.BoundedSemaphore:
+    """One of this process's slots for requests that hold a thread long (waiting followers, streamed answers).
+
+    The caller releases it. Raises AnswerPending when all are taken, so hits keep the other threads.
+    """
+    slots = _waiters()
+    if not slots.acquire(blocking=False):
+        raise AnswerPending("Too many requests are already waiting for answers on this server; retry shortly.")
+    return slots
+
+
+def release(lock: Lock | None) -> None:
+    """Give up a claim without computing (the entry came meanwhile)."""
+    if lock is not None:
+        redis_client.call(lambda r: lock.release())

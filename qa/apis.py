@@ -1,15 +1,18 @@
-"""The qa API: POST /api/ask (the public question-answering contract), and the documents API, read
-by anyone, written by staff (session or token).
+"""The qa API: POST /api/ask (the public question-answering contract), POST /api/ask/stream (the same,
+as Server-Sent Events), and the documents API, read by anyone, written by staff (session or token).
 
 One APIView per URL, with one method and its own nested serializers per operation: a URL routes
 to a single view, so GET and POST /api/documents share one.
 """
 
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import permissions, serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -23,6 +26,7 @@ from qa.exposure import answer_public_dict, cache_status_visible
 from qa.pipeline import Answer, question_answer
 from qa.selectors import document_list
 from qa.services import document_delete, document_ingest
+from qa.streaming import question_stream
 from qa.throttles import AskAnonThrottle, AskUserThrottle, DocumentWriteThrottle
 
 
@@ -221,6 +225,19 @@ class AskApi(APIView):
     def check_throttles(self, request):
         """Deferred to post(): the rate limit goes to Redis in one round trip with the answer's lookup."""
 
+    def question_args(self, request) -> dict:
+        """The validated question for the pipeline, with the rate limit for its first round trip."""
+        data = self.InputSerializer(data=request.data)
+        if not data.is_valid():
+            super().check_throttles(request)  # a refused client hears 429 before what is wrong with its input
+            raise serializers.ValidationError(data.errors)
+        return {
+            "question": data.validated_data["question"],
+            "user_id": request.user.id if request.user.is_authenticated else None,
+            "cache_mode": data.validated_data["cache"],
+            "first_trip": [c for t in self.get_throttles() if (c := t.first_trip_command(request)) is not None],
+        }
+
     @extend_schema(
         request=InputSerializer,
         responses={
@@ -234,21 +251,55 @@ class AskApi(APIView):
         summary="Answer a question from the knowledge base",
     )
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
-        if not data.is_valid():
-            super().check_throttles(request)  # a refused client hears 429 before what is wrong with its input
-            raise serializers.ValidationError(data.errors)
-        answer = question_answer(
-            question=data.validated_data["question"],
-            user_id=request.user.id if request.user.is_authenticated else None,
-            cache_mode=data.validated_data["cache"],
-            first_trip=[c for t in self.get_throttles() if (c := t.first_trip_command(request)) is not None],
-        )
+        answer = question_answer(**self.question_args(request))
         # The OutputSerializer documents the contract; the Answer already has exactly that shape, and
         # skipping serializer machinery is most of what separates a cache hit from a bare endpoint.
         if not cache_status_visible(user=request.user):
             return Response(answer_public_dict(answer_dict=answer.as_dict()))
         return Response(answer.as_dict(), headers=answer_headers(answer))
+
+
+STREAM_EVENTS = """Server-Sent Events, in this order:
+
+- `meta` once: `{"sources": [Source], "cache": CacheReport, "stream": "replay" | "generated" | "shared"}`
+  (replay: a cached answer; generated: this request's own generation; shared: another request's
+  generation of the same question, read as it is written);
+- `delta` one or more: `{"text": "..."}`; the answer is every delta's text joined (a cached answer
+  is replayed in several);
+- `done` once: `{"timings_ms": Timings}`;
+- or, once the stream has begun, `error` as the last event: `{"detail", "code"}` with the codes of the
+  JSON errors (`provider_error`, `answer_pending`, `database_unavailable`) or `answer_interrupted`
+  (the answer stopped part-way; ask again).
+
+Bad input, a rate limit, no free slot or a database outage are answered before the stream, as JSON."""
+
+
+class AskStreamApi(AskApi):
+    """The same question as POST /api/ask, answered as it is generated."""
+
+    renderer_classes = [JSONRenderer]  # for the errors; the answer itself is a StreamingHttpResponse
+
+    def perform_content_negotiation(self, request, force=False):
+        # A client that accepts only text/event-stream still gets its errors, as JSON, not a 406.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        operation_id="ask_stream",
+        request=AskApi.InputSerializer,
+        responses={
+            (200, "text/event-stream"): OpenApiResponse(response=OpenApiTypes.STR, description=STREAM_EVENTS),
+            400: OpenApiResponse(description="Bad input; the message names the field."),
+            429: OpenApiResponse(description="Too many requests."),
+            503: OpenApiResponse(description="The database is unavailable, or this server streams as many answers "
+                                 "as it may (answer_pending, with Retry-After)."),
+        },
+        summary="Answer a question from the knowledge base, streamed as Server-Sent Events",
+    )
+    def post(self, request):
+        response = StreamingHttpResponse(question_stream(**self.question_args(request)), content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # a proxy in front (nginx) must pass each event on at once
+        return response
 
 
 class ExplainApi(APIView):

@@ -58,19 +58,34 @@ def question_answer(
 ) -> Answer:
     """first_trip: the caller's reads (a rate limit) to send with the exact lookup, in one round trip;
     one of them may refuse the request by raising, before anything is counted."""
-    req = _Request(question=question, mode=cache_mode, user_id=user_id)
-    round_trip([*first_trip, *req.first_trip()])
+    req = request_begin(question=question, user_id=user_id, cache_mode=cache_mode, first_trip=first_trip)
     try:
         try:
-            return _answer(req)
+            answer = _answer(req)
         except DatabaseError as error:
-            return _rescued(req, error)
+            answer = _rescued(req, error)
     except Exception:
-        req.report.stats.add("errors")
+        request_end(req, failed=True)
         raise
-    finally:
-        req.report.stats.add("requests")
-        req.report.stats.submit()
+    request_end(req, failed=False)
+    return answer
+
+
+def request_begin(
+    *, question: str, user_id: int | None = None, cache_mode: str = "default", first_trip: Sequence[Command] = ()
+) -> "_Request":
+    """A question's request, its exact lookup sent in one round trip with the caller's reads."""
+    req = _Request(question=question, mode=cache_mode, user_id=user_id)
+    round_trip([*first_trip, *req.first_trip()])
+    return req
+
+
+def request_end(req: "_Request", *, failed: bool) -> None:
+    """Count the request (and its failure) in the stats."""
+    if failed:
+        req.report.stats.add("errors")
+    req.report.stats.add("requests")
+    req.report.stats.submit()
 
 
 def _answer(req: "_Request") -> Answer:
@@ -96,7 +111,27 @@ def _rescued(req: "_Request", error: DatabaseError) -> Answer:
     return _served(req, cached)
 
 
+@dataclass(frozen=True)
+class Context:
+    """What an answer is generated from, or the answer a semantic hit already gave."""
+
+    vector: np.ndarray
+    passages: list[Passage]
+    served: "Answer | None"
+
+
 def _fresh(req: "_Request") -> Answer:
+    context = answer_context(req)
+    if context.served is not None:
+        return context.served
+    with req.stage("generate"):
+        generation = req.gen.generate(question=req.question, passages=context.passages, embedding=context.vector,
+                                      template=req.template)
+    return answer_generated(req, generation=generation, context=context)
+
+
+def answer_context(req: "_Request") -> Context:
+    """embedding → retrieval → semantic: everything before the generator runs."""
     with req.stage("embed"):
         vector = req.embedding.get_or_compute(
             req.embedding_key, lambda: req.emb.embed([req.text])[0], tags=lambda v: req.tags([], document_ids=()),
@@ -106,16 +141,27 @@ def _fresh(req: "_Request") -> Answer:
             req.retrieval_key, lambda: retrieval.chunk_search(embedding=vector, k=settings.RETRIEVAL_TOP_K),
             load=_passages_load, dump=lambda p: _passages_dump(req, p), tags=lambda p: req.tags(p),
         )
-    served = _semantic_lookup(req, vector, passages)
-    if served is not None:
-        return served
-    with req.stage("generate"):
-        generation = req.gen.generate(question=req.question, passages=passages, embedding=vector, template=req.template)
+    return Context(vector=vector, passages=passages, served=_semantic_lookup(req, vector, passages))
+
+
+def answer_generated(req: "_Request", *, generation: Generation, context: Context) -> Answer:
+    """Record the miss and store the complete answer (only a complete one ever reaches this)."""
     if not req.response.recorded():
         # A miss costs what the whole request cost before the answer existed.
-        req.response.record(Outcome.MISS if req.response.policy.enabled else Outcome.OFF, req.elapsed())
-    _response_store(req, generation, passages, vector)
-    return req.answer(answer=generation.text, sources=_sources(passages), provider=req.gen.provider, model=generation.model)
+        req.response.record(req.miss_outcome(), req.elapsed())
+    _response_store(req, generation, context.passages, context.vector)
+    return req.answer(
+        answer=generation.text, sources=_sources(context.passages), provider=req.gen.provider, model=generation.model
+    )
+
+
+def answer_served(req: "_Request", cached: dict) -> Answer:
+    """An answer from a cached entry, its savings counted."""
+    return _served(req, cached)
+
+
+def answer_sources(passages: list[Passage]) -> list[dict]:
+    return _sources(passages)
 
 
 class _Request:
@@ -197,6 +243,9 @@ class _Request:
 
     def first_trip(self) -> list[Command]:
         return [self.response.get_command(self.response_key)] if self.response.access.read else []
+
+    def miss_outcome(self) -> Outcome:
+        return Outcome.MISS if self.response.policy.enabled else Outcome.OFF
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started

@@ -8,6 +8,7 @@ from qa import apis, views
 
 urlpatterns = [
     path("api/ask", apis.AskApi.as_view(), name="api-ask"),  # first: the hot path resolves in one match
+    path("api/ask/stream", apis.AskStreamApi.as_view(), name="api-ask-stream"),
     path("", views.home, name="home"),
     path("admin/explain/", admin.site.admin_view(views.explain_page), name="explain"),
     path("documents/<slug:slug>/", views.document_detail, name="document-detail"),

@@ -1,5 +1,7 @@
 """What every provider gives the pipeline. One module per provider beside this one."""
 
+from collections.abc import Generator as PieceGenerator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -50,3 +52,19 @@ class Generator(Protocol):
     ) -> Generation:
         """An answer from the passages; embedding is the question's vector, template (a PromptTemplate) the
         prompt for a generator that uses one. Raises ragsite.errors.ProviderError."""
+
+    def stream(
+        self, *, question: str, passages: list[Passage], embedding: np.ndarray | None = None, template=None
+    ) -> PieceGenerator[str, None, Generation]:
+        """The same answer in pieces as they are generated; the generator returns the whole Generation."""
+
+
+class Streamed:
+    """Iterates a provider's stream() pieces; `generation` holds the whole answer once they are all read."""
+
+    def __init__(self, pieces: PieceGenerator[str, None, Generation]):
+        self._pieces = pieces
+        self.generation: Generation | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        self.generation = yield from self._pieces

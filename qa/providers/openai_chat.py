@@ -1,6 +1,7 @@
 """Answers from OpenAI chat completions, prompted with the active PromptTemplate."""
 
 import re
+from collections.abc import Generator as PieceGenerator
 
 import numpy as np
 
@@ -40,14 +41,38 @@ class OpenAIGenerator:
         self, *, question: str, passages: list[Passage], embedding: np.ndarray | None = None,
         template: PromptTemplate | None = None,
     ) -> Generation:
-        template = template or active_prompt_template()
-        prompt = prompt_render(template=template, question=question, passages=passages)
         with provider_errors():
             response = self._client.chat.completions.create(
-                model=self.model, messages=[{"role": "user", "content": prompt}]
+                model=self.model, messages=self._messages(question=question, passages=passages, template=template)
             )
             text = (response.choices[0].message.content or "").strip() if response.choices else ""
             usage = response.usage
+        return self._generation(text=text, usage=usage, passages=passages)
+
+    def stream(
+        self, *, question: str, passages: list[Passage], embedding: np.ndarray | None = None,
+        template: PromptTemplate | None = None,
+    ) -> PieceGenerator[str, None, Generation]:
+        """The answer's pieces as the API streams them (stream=True; OPENAI_TIMEOUT bounds each read)."""
+        pieces, usage = [], None
+        with provider_errors():
+            with self._client.chat.completions.create(
+                model=self.model, messages=self._messages(question=question, passages=passages, template=template),
+                stream=True, stream_options={"include_usage": True},
+            ) as chunks:
+                for chunk in chunks:
+                    usage = chunk.usage or usage
+                    for piece in (c.delta.content for c in chunk.choices if c.delta and c.delta.content):
+                        pieces.append(piece)
+                        yield piece
+        return self._generation(text="".join(pieces).strip(), usage=usage, passages=passages)
+
+    @staticmethod
+    def _messages(*, question: str, passages: list[Passage], template: PromptTemplate | None) -> list[dict]:
+        prompt = prompt_render(template=template or active_prompt_template(), question=question, passages=passages)
+        return [{"role": "user", "content": prompt}]
+
+    def _generation(self, *, text: str, usage, passages: list[Passage]) -> Generation:
         if not text:
             raise ProviderError("empty answer", provider=PROVIDER)
         return Generation(
