@@ -1,5 +1,6 @@
 """The site in headless Chromium: ask twice (MISS, then HIT), edit a policy in the admin, read /stats/,
-open Swagger UI; every page is served under the Content-Security-Policy and none breaks it.
+open Swagger UI; every page is served under the Content-Security-Policy and none breaks it; the answer
+streamed into the page with JavaScript, and the plain form post without it.
 
 Chromium and its driver come from Debian (`make browser`); the driver path is given, so Selenium
 Manager never runs and nothing is downloaded.
@@ -16,6 +17,7 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from cache_policies.models import CachePolicy
+from qa.pipeline import question_answer
 
 pytestmark = [pytest.mark.browser, pytest.mark.redis]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -23,8 +25,7 @@ CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"
 QUESTION = "What does the with statement do?"
 
 
-@pytest.fixture
-def browser(tmp_path):
+def chromium(profile: Path, *, javascript: bool = True):
     if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         pytest.skip("needs Debian's chromium and chromium-driver: run `make browser`")
     options = webdriver.ChromeOptions()
@@ -32,13 +33,28 @@ def browser(tmp_path):
     for argument in (
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,1600",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        f"--user-data-dir={profile}",
     ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    if not javascript:
+        options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     driver.implicitly_wait(5)
     ARTIFACTS.mkdir(exist_ok=True)
+    return driver
+
+
+@pytest.fixture
+def browser(tmp_path):
+    driver = chromium(tmp_path / "chromium-profile")
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def browser_without_javascript(tmp_path):
+    driver = chromium(tmp_path / "chromium-profile", javascript=False)
     yield driver
     driver.quit()
 
@@ -66,9 +82,16 @@ def _csp_header(url: str) -> str:
 
 def _ask(browser, live_server) -> str:
     browser.get(live_server.url + "/")
+    return _submit(browser)
+
+
+def _submit(browser) -> str:
     browser.find_element(By.NAME, "question").send_keys(QUESTION)
     browser.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
-    return WebDriverWait(browser, 60).until(expected_conditions.presence_of_element_located((By.ID, "x-cache"))).text
+    # Streamed (data-state streaming, then done) or rendered whole by the form post (no data-state).
+    answered = (By.CSS_SELECTOR, "#answer:not([data-state=streaming])")
+    WebDriverWait(browser, 60).until(expected_conditions.presence_of_element_located(answered))
+    return browser.find_element(By.ID, "x-cache").text
 
 
 def _log_in(browser, live_server, user) -> None:
@@ -120,3 +143,22 @@ def test_it_renders_swagger_ui_under_the_csp(browser, live_server):
     assert WebDriverWait(browser, 30).until(operations)
     _screenshot(browser, "5-swagger.png")
     assert _csp_violations(browser) == []
+
+
+def test_it_streams_the_answer_into_the_page_it_was_asked_on(browser, live_server, kb):
+    browser.get(live_server.url + "/")
+    browser.execute_script("window.askedHere = true")
+    assert _submit(browser) == "MISS"
+    answer = browser.find_element(By.ID, "answer")
+    assert answer.get_attribute("data-state") == "done", "streamed by the page's script"
+    assert browser.execute_script("return window.askedHere") is True, "no page load: the answer came as a stream"
+    assert answer.find_element(By.CLASS_NAME, "answer-text").text == question_answer(question=QUESTION).answer
+    assert answer.find_elements(By.CSS_SELECTOR, "ol li a[href*='/documents/']")
+    _screenshot(browser, "5-ask-streamed.png")
+
+
+def test_it_answers_by_the_form_post_without_javascript(browser_without_javascript, live_server, kb):
+    assert _ask(browser_without_javascript, live_server) == "MISS"
+    assert browser_without_javascript.find_element(By.ID, "answer").get_attribute("data-state") is None
+    assert _ask(browser_without_javascript, live_server) == "HIT"
+    _screenshot(browser_without_javascript, "6-ask-without-javascript.png")
