@@ -44,19 +44,39 @@ class Event:
         return f"event: {self.name}\ndata: {json.dumps(self.data, separators=(',', ':'))}\n\n".encode()
 
 
-class _Counting:
-    """Who counts the request in the stats: its stream when it closes, or the leader thread it was handed to."""
+class _Slot:
+    """One of the process's slots for long requests (singleflight.slot_take), held by a stream and, when it
+    leads, by its generation thread too: freed when both are done, so a client that hangs up does not
+    free a slot while the generation it started still runs."""
 
-    def __init__(self, req):
-        self.req, self.by_producer = req, False
+    def __init__(self, semaphore: threading.BoundedSemaphore):
+        self._semaphore, self._holders, self._lock = semaphore, 1, threading.Lock()
+
+    def share(self) -> None:
+        with self._lock:
+            self._holders += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0:
+                self._semaphore.release()
+
+
+class _Hold:
+    """What a streamed request holds: its slot, and its stats, counted by its stream when it closes or by
+    the generation thread it was handed to."""
+
+    def __init__(self, req, slot: _Slot | None):
+        self.req, self.slot, self.by_producer = req, slot, False
 
 
 class AnswerStream:
     """One answer's events as SSE bytes. The server calls close() when the client is done or gone: that frees
     this request's slot and ends its reading, never a generation that other requests are reading."""
 
-    def __init__(self, events: Iterator[Event], *, counting: _Counting, slot: threading.BoundedSemaphore | None):
-        self._events, self._counting, self._slot = events, counting, slot
+    def __init__(self, events: Iterator[Event], *, hold: _Hold):
+        self._events, self._hold = events, hold
         self.failed = self._closed = False
 
     def __iter__(self) -> "AnswerStream":
@@ -72,10 +92,10 @@ class AnswerStream:
             return
         self._closed = True
         self._events.close()
-        if self._slot is not None:
-            self._slot.release()
-        if not self._counting.by_producer:
-            pipeline.request_end(self._counting.req, failed=self.failed)
+        if self._hold.slot is not None:
+            self._hold.slot.release()
+        if not self._hold.by_producer:
+            pipeline.request_end(self._hold.req, failed=self.failed)
 
 
 def question_stream(
@@ -84,16 +104,15 @@ def question_stream(
     """The answer's events. Raises before the first one, as question_answer would: refused by a rate limit,
     the database down, or AnswerPending when this process has no slot left for a long request."""
     req = pipeline.request_begin(question=question, user_id=user_id, cache_mode=cache_mode, first_trip=first_trip)
-    counting = _Counting(req)
     cached = req.response.get(req.response_key)
     if cached is not None:
         # A replay is as short as a JSON hit: it takes no slot, so hits stream even when streams are at their cap.
-        return AnswerStream(_answer_events(pipeline.answer_served(req, cached), "replay"), counting=counting, slot=None)
-    slot = singleflight.slot_take()
+        return AnswerStream(_answer_events(pipeline.answer_served(req, cached), "replay"), hold=_Hold(req, None))
+    hold = _Hold(req, _Slot(singleflight.slot_take()))
     if not req.response.access.read:
-        return AnswerStream(_guarded(_generated(req)), counting=counting, slot=slot)
+        return AnswerStream(_guarded(_generated(req)), hold=hold)
     claim = singleflight.claim(key=req.response_key, timeout=req.response.policy.lock_timeout_seconds)
-    return AnswerStream(_guarded(_shared(req, claim, counting)), counting=counting, slot=slot)
+    return AnswerStream(_guarded(_shared(req, claim, hold)), hold=hold)
 
 
 def replay_pieces(text: str, *, pieces: int = REPLAY_PIECES) -> list[str]:
@@ -161,7 +180,7 @@ class _LeaderFailed(Exception):
     """The leader's generation ended in an error."""
 
 
-def _shared(req, claim: singleflight.Claim, counting: _Counting) -> Iterator[Event]:
+def _shared(req, claim: singleflight.Claim, hold: _Hold) -> Iterator[Event]:
     """Lead or follow; after a leader that failed or died before any text was sent, take over (at most once)."""
     follower = _Follower(req)
     timeout = req.response.policy.lock_timeout_seconds
@@ -177,7 +196,7 @@ def _shared(req, claim: singleflight.Claim, counting: _Counting) -> Iterator[Eve
                 yield from _answer_events(pipeline.answer_served(req, cached), "replay")
                 return
         if claim.lock is not None:
-            _produce_start(req, claim, counting)
+            _produce_start(req, claim, hold)
         elif claim.leader is None:
             claim = singleflight.claim_after_leader(key=req.response_key, timeout=timeout)
             continue
@@ -190,13 +209,15 @@ def _shared(req, claim: singleflight.Claim, counting: _Counting) -> Iterator[Eve
             claim = singleflight.claim_after_leader(key=req.response_key, timeout=timeout)
 
 
-def _produce_start(req, claim: singleflight.Claim, counting: _Counting) -> None:
-    counting.by_producer = True
+def _produce_start(req, claim: singleflight.Claim, hold: _Hold) -> None:
+    hold.by_producer = True
+    hold.slot.share()
     publisher = shared_stream.Publisher(key=req.response_key, leader=claim.leader)
-    threading.Thread(target=_produce, args=(req, claim.lock, publisher), daemon=True, name="answer-stream").start()
+    threading.Thread(target=_produce, args=(req, claim.lock, publisher, hold.slot), daemon=True,
+                     name="answer-stream").start()
 
 
-def _produce(req, lock, publisher: shared_stream.Publisher) -> None:
+def _produce(req, lock, publisher: shared_stream.Publisher, slot: _Slot) -> None:
     """The leader's generation, published event by event; it ends (and is stored) whoever is still reading."""
     failed = False
     try:
@@ -207,6 +228,7 @@ def _produce(req, lock, publisher: shared_stream.Publisher) -> None:
             publisher.end()  # before the lock goes: followers that see it gone read the end marker
     finally:
         pipeline.request_end(req, failed=failed)
+        slot.release()
         connections.close_all()  # this thread's own connection
 
 

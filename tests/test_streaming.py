@@ -149,6 +149,27 @@ def test_it_stores_nothing_when_an_unshared_streams_client_hangs_up(site, openai
     assert events(stream(site))[0][1]["stream"] == "generated"
 
 
+def test_it_refuses_streams_beyond_the_slots_of_a_process_before_starting_them(wire_kb, openai_wire, site_database_url,
+                                                                               redis_conn):
+    env = site_env(redis_url=shared_redis_url(), database_url=site_database_url, wire_url=openai_wire.base_url,
+                   OPENAI_TIMEOUT=30, WEB_THREADS=4, SINGLEFLIGHT_MAX_WAITERS=2)
+    with Gunicorn(env=env, workers=1) as site:
+        openai_wire.configure(answer=ANSWER)
+        events(stream(site, "How does a while loop end early?"))
+        openai_wire.configure(stream_chunk_ms=200)
+        gone = stream(site)
+        lines = gone.iter_lines(decode_unicode=True)
+        wait_until(lambda: next(lines).startswith("event: delta"), seconds=10, what="the first delta")
+        gone.close()  # its generation goes on, and keeps its slot
+        streaming = stream(site, "What does import do?")
+        refused = requests.post(site.url("/api/ask/stream"), json={"question": "What is a for loop?"}, timeout=30)
+        hit = events(stream(site, "How does a while loop end early?"))
+        streaming.close()
+    assert refused.status_code == 503 and refused.headers["Content-Type"] == "application/json"
+    assert refused.json()["code"] == "answer_pending" and refused.headers["Retry-After"] == "1"
+    assert hit[0][1]["stream"] == "replay", "a cached answer streams whatever the cap"
+
+
 # --- in-process: the providers' pieces and the protocol with the local answerer -------
 
 def test_it_streams_openai_pieces_that_join_into_the_whole_answer(wire_kb, openai_wire):
