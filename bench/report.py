@@ -106,6 +106,8 @@ def markdown(results: dict, targets: list[Target], plots: dict[str, Path]) -> st
             parts += ["### Exact hits vs bare DRF over HTTP", throughput_table(data["throughput"])]
         if "memory" in data:
             parts += ["### Redis memory per entry (MEMORY USAGE, bytes)", memory_table(data["memory"])]
+        if "streamed" in data:
+            parts += ["### Streamed over HTTP: time to first byte and to first answer text (ms)", streamed_table(data["streamed"])]
         stampedes = [(k, v) for k, v in data.items() if k.startswith("stampede_")]
         if stampedes:
             parts += ["### Stampede", _table(["where", "threads", "LLM calls", "outcomes", "seconds"], [
@@ -148,6 +150,14 @@ def latency_table(data: dict) -> str:
         f"({_fmt(speedup['exact_total'], '×')}), semantic hit {_fmt(speedup['semantic_wall'], '×')} "
         f"({_fmt(speedup['semantic_total'], '×')})."
     )
+
+
+def streamed_table(streamed: dict) -> str:
+    return _table(["answer", "stream", "first byte p50", "first byte p95", "first delta p50", "first delta p95"], [
+        [name, ", ".join(data["kinds"]), _fmt(data["first_byte_ms"]["p50"]), _fmt(data["first_byte_ms"]["p95"]),
+         _fmt(data["first_delta_ms"]["p50"]), _fmt(data["first_delta_ms"]["p95"])]
+        for name, data in streamed.items()
+    ])
 
 
 def throughput_table(cells: list[dict]) -> str:

@@ -21,6 +21,7 @@ from bench.sandbox import bench_purge, bench_settings, server_environment
 from bench.semantic_scale import scale_run
 from bench.server import Gunicorn
 from bench.stampede import stampede_run
+from bench.streaming import streaming_run
 from bench.throughput import Load, loads_compare
 
 
@@ -135,6 +136,12 @@ def _over_http(profile: str, options: BenchOptions, client: Client, questions, r
         bench_purge()
         measured["stampede_http"] = stampede_run(ask=client.ask, question=STAMPEDE, threads=options.stampede_threads,
                                                  llm_calls=lambda: wire.counts["chat"])
+        options.log(f"{profile}: streamed answers over HTTP (time to first byte, stampede of {options.stampede_threads})")
+        streamed = streaming_run(host=client.host, port=client.port, questions=[q.question for q in questions],
+                                 stampede_question=STAMPEDE, threads=options.stampede_threads,
+                                 llm_calls=lambda: wire.counts["chat"], purge=bench_purge)
+        measured["streamed"] = streamed["ttfb"]
+        measured["stampede_http_streamed"] = streamed["stampede"]
     return measured
 
 
