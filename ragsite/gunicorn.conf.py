@@ -3,8 +3,8 @@
 Serving model: gthread workers. A request waiting for an identical question's answer
 (single-flight) holds a thread, not a whole process, and each process lets at most
 SINGLEFLIGHT_MAX_WAITERS of them wait (3/4 of WEB_THREADS by default), so hits always find a
-free thread. Streamed answers (issue #13) fit the same way: a stream holds one thread for its
-length, so WEB_THREADS bounds concurrent streams per process.
+free thread. A streamed answer (POST /api/ask/stream) holds one thread for its length and takes one
+of the same slots, so streams and waiters together never take the threads hits need.
 """
 
 import os

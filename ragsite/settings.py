@@ -273,7 +273,7 @@ QUESTION_MAX_CHARS = 2000
 
 # --- Serving and single-flight (ragsite/gunicorn.conf.py reads WEB_THREADS too) ----------
 WEB_THREADS = envint("WEB_THREADS", 16, minimum=2)
-# Followers waiting for an identical question's answer each hold a thread: keep a quarter for hits.
+# Followers waiting for an identical question's answer, and streamed answers, each hold a thread: keep a quarter for hits.
 SINGLEFLIGHT_MAX_WAITERS = envint("SINGLEFLIGHT_MAX_WAITERS", max(1, WEB_THREADS * 3 // 4), minimum=1)
 if SINGLEFLIGHT_MAX_WAITERS >= WEB_THREADS:
     raise ImproperlyConfigured("SINGLEFLIGHT_MAX_WAITERS must be below WEB_THREADS, or waiting requests can starve hits")
