@@ -7,7 +7,6 @@ to a single view, so GET and POST /api/documents share one.
 
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import permissions, serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -273,6 +272,16 @@ STREAM_EVENTS = """Server-Sent Events, in this order:
 
 Bad input, a rate limit, no free slot or a database outage are answered before the stream, as JSON."""
 
+# One event of the stream, as SSE clients (and schemathesis) read it: its name, and its data as JSON text.
+STREAM_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["meta", "delta", "done", "error"]},
+        "data": {"type": "string", "description": "The event's JSON object (see the response's description)."},
+    },
+}
+
 
 class AskStreamApi(AskApi):
     """The same question as POST /api/ask, answered as it is generated."""
@@ -287,7 +296,7 @@ class AskStreamApi(AskApi):
         operation_id="ask_stream",
         request=AskApi.InputSerializer,
         responses={
-            (200, "text/event-stream"): OpenApiResponse(response=OpenApiTypes.STR, description=STREAM_EVENTS),
+            (200, "text/event-stream"): OpenApiResponse(response=STREAM_EVENT, description=STREAM_EVENTS),
             400: OpenApiResponse(description="Bad input; the message names the field."),
             429: OpenApiResponse(description="Too many requests."),
             503: OpenApiResponse(description="The database is unavailable, or this server streams as many answers "
