@@ -305,7 +305,9 @@ class AskStreamApi(AskApi):
         summary="Answer a question from the knowledge base, streamed as Server-Sent Events",
     )
     def post(self, request):
-        response = StreamingHttpResponse(question_stream(**self.question_args(request)), content_type="text/event-stream")
+        public = not cache_status_visible(user=request.user)
+        events = question_stream(**self.question_args(request), public=public)
+        response = StreamingHttpResponse(events, content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # a proxy in front (nginx) must pass each event on at once
         return response

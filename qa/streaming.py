@@ -28,6 +28,7 @@ from cache_policies import shared_stream, singleflight
 from cache_policies.models import Outcome
 from cache_policies.roundtrip import Command
 from qa import pipeline
+from qa.exposure import answer_public_dict
 from qa.providers.base import Streamed
 from ragsite.errors import api_exception_handler
 
@@ -75,8 +76,9 @@ class AnswerStream:
     """One answer's events as SSE bytes. The server calls close() when the client is done or gone: that frees
     this request's slot and ends its reading, never a generation that other requests are reading."""
 
-    def __init__(self, events: Iterator[Event], *, hold: _Hold):
-        self._events, self._hold = events, hold
+    def __init__(self, events: Iterator[Event], *, hold: _Hold, public: bool = False):
+        """public: strip the cache report and timings (EXPOSE_CACHE_STATUS off, an anonymous client)."""
+        self._events, self._hold, self._public = events, hold, public
         self.failed = self._closed = False
 
     def __iter__(self) -> "AnswerStream":
@@ -85,6 +87,8 @@ class AnswerStream:
     def __next__(self) -> bytes:
         event = next(self._events)
         self.failed = self.failed or event.name == "error"
+        if self._public:
+            event = Event(event.name, answer_public_dict(answer_dict=event.data))
         return event.encode()
 
     def close(self) -> None:
@@ -99,7 +103,8 @@ class AnswerStream:
 
 
 def question_stream(
-    *, question: str, user_id: int | None = None, cache_mode: str = "default", first_trip: Sequence[Command] = ()
+    *, question: str, user_id: int | None = None, cache_mode: str = "default", first_trip: Sequence[Command] = (),
+    public: bool = False,
 ) -> AnswerStream:
     """The answer's events. Raises before the first one, as question_answer would: refused by a rate limit,
     the database down, or AnswerPending when this process has no slot left for a long request."""
@@ -107,12 +112,13 @@ def question_stream(
     cached = req.response.get(req.response_key)
     if cached is not None:
         # A replay is as short as a JSON hit: it takes no slot, so hits stream even when streams are at their cap.
-        return AnswerStream(_answer_events(pipeline.answer_served(req, cached), "replay"), hold=_Hold(req, None))
+        return AnswerStream(_answer_events(pipeline.answer_served(req, cached), "replay"), hold=_Hold(req, None),
+                            public=public)
     hold = _Hold(req, _Slot(singleflight.slot_take()))
     if not req.response.access.read:
-        return AnswerStream(_guarded(_generated(req)), hold=hold)
+        return AnswerStream(_guarded(_generated(req)), hold=hold, public=public)
     claim = singleflight.claim(key=req.response_key, timeout=req.response.policy.lock_timeout_seconds)
-    return AnswerStream(_guarded(_shared(req, claim, hold)), hold=hold)
+    return AnswerStream(_guarded(_shared(req, claim, hold)), hold=hold, public=public)
 
 
 def replay_pieces(text: str, *, pieces: int = REPLAY_PIECES) -> list[str]:

@@ -52,3 +52,12 @@ def test_it_shows_the_cache_status_to_anonymous_users_when_on(settings, document
     assert api["X-Cache"] == "MISS" and page["X-Cache"] == "HIT"
     assert "cache" in api.json()
     assert b'id="x-cache"' in page.content
+
+
+def test_it_hides_the_cache_status_from_anonymous_streams_when_off(settings, document):
+    settings.EXPOSE_CACHE_STATUS = False
+    for _ in range(2):  # generated, then replayed from the cache
+        response = APIClient().post("/api/ask/stream", {"question": QUESTION}, format="json")
+        body = b"".join(response.streaming_content).decode()
+        assert response.status_code == 200 and "event: meta" in body and "event: done" in body
+        assert '"cache"' not in body and '"timings_ms"' not in body
