@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from cache_policies import freshness, invalidation, keys, semantic, singleflight
+from cache_policies import freshness, held, invalidation, keys, semantic, singleflight
 from cache_policies.held import Held
 from cache_policies.layers import CacheLayer, JsonCodec, Report, VectorCodec
 from cache_policies.models import Layer, Outcome, Scope
@@ -88,8 +88,18 @@ def request_end(req: "_Request", *, failed: bool) -> None:
     req.report.stats.submit()
 
 
-def _answer(req: "_Request") -> Answer:
+def response_cached(req: "_Request"):
+    """The request's cached answer, if it may read one. While PostgreSQL is down a miss can only be a 503,
+    so a Redis circuit opened by one slow reply (seconds on a loaded host) is asked anyway: a cached answer
+    beats an error. Shared by the JSON and the streamed paths."""
     cached = req.response.get(req.response_key)
+    if cached is None and held.database.is_open:
+        cached = req.response.get(req.response_key, even_if_open=True)
+    return cached
+
+
+def _answer(req: "_Request") -> Answer:
+    cached = response_cached(req)
     if cached is not None:
         return _served(req, cached)
     if not req.response.access.read:
@@ -103,9 +113,9 @@ def _answer(req: "_Request") -> Answer:
 
 
 def _rescued(req: "_Request", error: DatabaseError) -> Answer:
-    """PostgreSQL is down and the answer was not cached, or Redis was skipped: one slow reply opens its
-    circuit for seconds, and a cached answer beats a 503. Ask Redis once more, whatever its circuit says."""
-    cached = req.response.rescue(req.response_key)
+    """PostgreSQL failed during this request (after response_cached looked): ask Redis once more for the
+    answer, whatever its circuit says."""
+    cached = req.response.get(req.response_key, even_if_open=True)
     if cached is None:
         raise error
     return _served(req, cached)

@@ -46,12 +46,14 @@ def fresh_cache_state():
     from cache_policies import held, redis_client
     from cache_policies.stats import flush_pending
 
-    redis_client.breaker.record_success()
+    redis_client.breaker.reset()
+    held.database.reset()
     flush_pending()  # an earlier test's counts must land before the wipe, not in this test's numbers
     redis_client.call(lambda r: r.flushdb())
     held.forget_all()
     yield
-    redis_client.breaker.record_success()
+    redis_client.breaker.reset()
+    held.database.reset()
     held.forget_all()
 
 
