@@ -5,20 +5,26 @@ template parts, chunk vectors). The change is marked in the cache's ledger insid
 its commit on, nothing cached before it is served); the purges in Redis run after it commits.
 """
 
+from functools import partial
+
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from cache_policies import freshness, invalidation, keys, redis_client
 from cache_policies.models import Event
 from qa.models import Document, PromptTemplate
-from qa.selectors import document_chunk_vectors
+from qa.selectors import document_chunk_texts, document_chunk_vectors
 
 
 def _on_document_saved(sender, instance, **kwargs):
     document_id = instance.id
     freshness.subjects_mark(subjects=[freshness.document_subject(document_id)])
+    # The chunks are replaced after this save, in the same transaction: what it had before is read now.
+    # Only new text can displace another question's answer: an unchanged chunk was there when it was retrieved.
+    known = document_chunk_texts(document_id=document_id)
     transaction.on_commit(lambda: invalidation.document_invalidate(
-        document_id=document_id, event=Event.DOCUMENT_CHANGED, chunk_vectors=document_chunk_vectors,
+        document_id=document_id, event=Event.DOCUMENT_CHANGED,
+        chunk_vectors=partial(document_chunk_vectors, known_texts=known),
     ))
 
 
