@@ -18,7 +18,7 @@ import time
 import numpy as np
 from django.db import connection
 
-from bench.semantic_scale import TABLE, shadow_rows_add, shadow_table_create, shadow_table_drop, unit_vectors
+from bench.semantic_scale import TABLE, shadow_grown, unit_vectors
 from cache_policies.invalidation import _displaced_entries
 
 KTH = 0.5  # what shadow_rows_add gives every row
@@ -73,21 +73,14 @@ def _probe(rng: np.random.Generator, stored: np.ndarray, n_chunks: int, repeats:
 
 def displacement_run(*, sizes: list[int], log, repeats: int = 3, seed: int = 23) -> dict:
     rng = np.random.default_rng(seed)
-    results, loaded = [], 0
+    results = []
     stored = unit_vectors(rng, max(sizes))
-    shadow_table_create()
-    try:
-        for size in sorted(sizes):
-            log(f"displacement check: {size:,} cached questions")
-            shadow_rows_add(stored[loaded:size], first_id=loaded + 1)
-            loaded = size
-            with connection.cursor() as cursor:
-                cursor.execute(f"ANALYZE pg_temp.{TABLE}")
-            results.append({
-                "size": size,
-                "edit": _probe(rng, stored[:size], EDIT_CHUNKS, repeats),
-                "new_document": _probe(rng, stored[:size], NEW_DOCUMENT_CHUNKS, 1 if size > 100_000 else repeats),
-            })
-    finally:
-        shadow_table_drop()
+    for size in shadow_grown(stored, sizes, log=log, what="displacement check"):
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE pg_temp.{TABLE}")
+        results.append({
+            "size": size,
+            "edit": _probe(rng, stored[:size], EDIT_CHUNKS, repeats),
+            "new_document": _probe(rng, stored[:size], NEW_DOCUMENT_CHUNKS, 1 if size > 100_000 else repeats),
+        })
     return {"kth_score": KTH, "sizes": results}
