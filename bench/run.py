@@ -13,7 +13,7 @@ from django.conf import settings
 from bench import profiles
 from bench.http import ASK_PATH, BARE_PATH, Client, ask_body
 from bench.displacement import displacement_run
-from bench.latency import in_process_ask, latency_rounds, latency_summary
+from bench.latency import in_process_ask, latency_rounds, latency_summary, ledger_read_ms
 from bench.memory import layer_memory
 from bench.percentiles import ratio
 from bench.questions import QUESTIONS, STAMPEDE, WARM_UP
@@ -109,6 +109,7 @@ def profile_run(profile: str, options: BenchOptions, *, wire=None) -> dict:
         observed = latency_rounds(ask=in_process_ask, questions=questions, rounds=rounds, repeats=options.repeats, purge=bench_purge)
         measured["in_process"] = {**latency_summary(observed), "samples": [o.as_dict() for o in observed]}
         measured["memory"] = layer_memory()
+        measured["ledger_read"] = ledger_read_ms()
         options.log(f"{profile}: stampede of {options.stampede_threads} in-process")
         measured["stampede_in_process"] = _stampede_in_process(options, wire)
     if options.http:
