@@ -102,6 +102,12 @@ class SimilarityBucket(NamedTuple):
 class AskedQuestion(NamedTuple):
     question: str
     count: int
+    digest: str = ""  # the sha256 it was counted under
+
+    @property
+    def complete(self) -> bool:
+        """Whether question is the whole text counted (a long one is kept cut short)."""
+        return keys.text_hash(self.question) == self.digest
 
 
 @dataclass(frozen=True)
@@ -211,7 +217,8 @@ def questions_top(*, limit: int = 10) -> list[AskedQuestion] | None:
         if not ranked:
             return []
         texts = r.hmget(keys.stats_questions_text_key(), [digest for digest, _ in ranked])
-        return [AskedQuestion((text or b"?").decode(), int(score)) for text, (_, score) in zip(texts, ranked)]
+        return [AskedQuestion((text or b"?").decode(), int(score), digest.decode())
+                for text, (digest, score) in zip(texts, ranked)]
 
     return redis_client.call(read)
 

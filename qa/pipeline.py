@@ -71,6 +71,20 @@ def question_answer(
     return answer
 
 
+def question_warm(*, question: str) -> Outcome:
+    """Answer a question into the shared cache ahead of its askers, as question_answer would (keys, stamps,
+    single-flight), but uncounted: its stats are never submitted, as explain's are not, so warming is no traffic.
+
+    The response layer's outcome: HIT (it was cached already), MISS or SEMANTIC_HIT (it is cached now), or
+    OFF when there is no shared answer to warm (the layer is off, or answers are cached per user).
+    """
+    req = request_begin(question=question)
+    if not req.response.policy.enabled or req.scope != keys.scope_part(user_id=None, per_user=False):
+        return Outcome.OFF
+    _answer(req)
+    return req.report.status_of(Layer.RESPONSE)
+
+
 def request_begin(
     *, question: str, user_id: int | None = None, cache_mode: str = "default", first_trip: Sequence[Command] = ()
 ) -> "_Request":

@@ -1,0 +1,121 @@
+"""Cache warming (the cache_warm command and the admin's Warm the cache page): the next ask is a HIT,
+warming is not counted as traffic, per-user answers are never warmed, and the rate limit holds.
+On the real Valkey and pgvector, with the local answerer."""
+
+import json
+from io import StringIO
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.core.management import CommandError, call_command
+
+from cache_policies.held import forget_all
+from cache_policies.models import CachePolicy
+from cache_policies.services import all_purge
+from cache_policies.stats_selectors import questions_top, stats_all_time
+from qa.pipeline import question_answer
+from qa.warming import Warmed, questions_warm
+
+pytestmark = [pytest.mark.redis]
+WITH = "What does the with statement do?"
+WHILE = "How does a while loop end early?"
+IMPORT = "What does import do?"
+
+
+def warm(*args: str) -> str:
+    out = StringIO()
+    call_command("cache_warm", *args, "--rate", "100", stdout=out, stderr=StringIO())
+    return out.getvalue()
+
+
+def response_of(question: str) -> str:
+    return question_answer(question=question).cache["response"]
+
+
+def counted_requests() -> int:
+    return stats_all_time().requests
+
+
+def test_it_warms_the_most_asked_questions_so_the_next_ask_is_a_hit(kb):
+    for question in (WITH, WITH, WITH, WHILE, WHILE, IMPORT):
+        question_answer(question=question)
+    all_purge()
+    before = counted_requests()
+    assert "Done! Warmed 2 answer(s)." in warm("--top", "2")
+    assert counted_requests() == before, "warming is not traffic"
+    assert response_of(WITH) == "hit" and response_of(WHILE) == "hit"
+    assert response_of(IMPORT) == "miss", "only the top 2"
+
+
+def test_it_warms_a_files_questions_in_lines_or_json_lines(kb, tmp_path):
+    path = tmp_path / "questions.txt"
+    path.write_text(f"{WITH}\n\n{json.dumps({'question': WHILE})}\n")
+    assert "Done! Warmed 2 answer(s)." in warm("--file", str(path))
+    assert questions_top() == [], "neither ranked nor counted"
+    assert response_of(WITH) == "hit" and response_of(WHILE) == "hit"
+
+
+def test_it_says_which_answers_were_cached_already(kb, tmp_path):
+    question_answer(question=WITH)
+    path = tmp_path / "questions.txt"
+    path.write_text(f"{WITH}\n{WHILE}\n")
+    assert "Done! Warmed 1 answer(s) (1 cached)." in warm("--file", str(path))
+
+
+def test_it_names_the_line_of_a_file_that_is_not_a_question(kb, tmp_path):
+    path = tmp_path / "questions.jsonl"
+    path.write_text(f'{WITH}\n{{"q": "no question field"}}\n')
+    with pytest.raises(CommandError, match=r"questions.jsonl:2: the JSON line has no \"question\" text"):
+        warm("--file", str(path))
+
+
+def test_it_warms_nothing_when_answers_are_cached_per_user(kb, redis_conn, tmp_path):
+    CachePolicy.objects.filter(layer="response").update(scope="per_user")
+    forget_all()
+    path = tmp_path / "questions.txt"
+    path.write_text(f"{WITH}\n")
+    out = warm("--file", str(path))
+    assert "Nothing warmed: Exact responses cache answers per user; warming fills only shared answers." in out
+    assert not list(redis_conn.scan_iter(match="rag-test:resp:*"))
+
+
+def test_it_starts_at_most_the_rate_of_questions_in_any_second(kb):
+    started = []
+    questions = [WITH, WHILE, IMPORT, "What is a context manager?", "What does continue do?", "What does break do?"]
+    report = questions_warm(questions=questions, per_second=4, on_each=lambda warmed: started.append(warmed.started))
+    assert report.counts[Warmed.WARMED] + report.counts[Warmed.CACHED] == 6
+    most_in_a_second = max(sum(1 for other in started if start <= other < start + 1) for start in started)
+    assert most_in_a_second <= 4
+
+
+# --- the admin page -------------------------------------------------------------
+
+@pytest.fixture
+def staff(client, transactional_db):
+    client.force_login(User.objects.create_superuser("boss", "boss@example.com", "pw"))
+    return client
+
+
+def test_it_warms_the_selected_questions_from_the_admin(kb, staff):
+    for question in (WITH, WHILE):
+        question_answer(question=question)
+    all_purge()
+    page = staff.get("/admin/warm/").content.decode()
+    assert "what does the with statement do" in page, "the most asked, as counted"
+    response = staff.post("/admin/warm/", {"question": ["what does the with statement do"]}, follow=True)
+    assert "Warmed 1 answer(s)." in response.content.decode()
+    assert response_of(WITH) == "hit" and response_of(WHILE) == "miss"
+
+
+def test_it_warms_a_few_questions_per_request_from_the_admin(kb, staff):
+    response = staff.post("/admin/warm/", {"question": [f"question {n}" for n in range(6)]})
+    assert response.status_code == 400
+    assert "Select at most 5 questions" in response.content.decode()
+
+
+def test_it_lets_only_staff_who_may_edit_policies_warm(kb, client):
+    user = User.objects.create_user("clerk", password="pw", is_staff=True)
+    client.force_login(user)
+    assert client.post("/admin/warm/", {"question": [WITH]}).status_code == 403
+    user.user_permissions.add(Permission.objects.get(codename="change_cachepolicy"))
+    assert client.post("/admin/warm/", {"question": [WITH]}).status_code == 302
