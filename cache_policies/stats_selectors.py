@@ -223,6 +223,14 @@ def questions_top(*, limit: int = 10) -> list[AskedQuestion] | None:
     return redis_client.call(read)
 
 
+def question_texts(*, digests: list[str]) -> dict[str, str]:
+    """The counted text of each question sha256 that has its whole text kept ({} with Redis down)."""
+    stats.flush_pending()  # this process's own recent requests first
+    raw = redis_client.call(lambda r: r.hmget(keys.stats_questions_text_key(), digests)) or []
+    texts = {digest: text.decode() for digest, text in zip(digests, raw) if text}
+    return {digest: text for digest, text in texts.items() if keys.text_hash(text) == digest}
+
+
 def _location() -> str:
     """Where Redis is, without any password the URL carries."""
     parts = urlsplit(settings.REDIS_URL)

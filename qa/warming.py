@@ -7,11 +7,15 @@ with answers cached per user there is no entry another user would read.
 """
 
 import json
+import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+
+from django.db import connections
 
 from cache_policies.models import Layer, Outcome, Scope
 from cache_policies.policies import all_policies
@@ -20,7 +24,10 @@ from cache_policies.stats_selectors import questions_top
 from qa import pipeline
 from ragsite.errors import ProviderError
 
+logger = logging.getLogger(__name__)
 DEFAULT_PER_SECOND = 2.0
+# A document edit can remove hundreds of answers; warming them all would be minutes of LLM calls.
+AFTER_PURGE_MAX = 50
 
 
 class Warmed(StrEnum):
@@ -131,3 +138,27 @@ def _line_question(line: str, *, where: str) -> str:
     if not isinstance(question, str) or not question.strip():
         raise ValueError(f'{where}: the JSON line has no "question" text')
     return question.strip()
+
+
+def questions_warm_later(*, questions: list[str]) -> threading.Thread | None:
+    """Warm the questions of answers a purge removed (the rule's "warm after purge"), in a thread of this process,
+    so the change that purged them is not held up: at most AFTER_PURGE_MAX, at the default rate.
+
+    Best effort: a process that stops meanwhile drops the rest, and their next askers compute them, as without warming.
+    """
+    if not questions:
+        return None
+    thread = threading.Thread(target=_warm_quietly, args=(questions[:AFTER_PURGE_MAX],), daemon=True,
+                              name="warm-after-purge")
+    thread.start()
+    return thread
+
+
+def _warm_quietly(questions: list[str]) -> None:
+    try:
+        report = questions_warm(questions=questions)
+        logger.info("warm after purge: %s", report.summary())
+    except Exception:
+        logger.exception("warm after purge failed")
+    finally:
+        connections.close_all()  # this thread's own connection

@@ -3,6 +3,7 @@ warming is not counted as traffic, per-user answers are never warmed, and the ra
 On the real Valkey and pgvector, with the local answerer."""
 
 import json
+import threading
 from io import StringIO
 
 import pytest
@@ -10,11 +11,13 @@ from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
 
 from cache_policies.held import forget_all
-from cache_policies.models import CachePolicy
+from cache_policies.models import CachePolicy, InvalidationRule
 from cache_policies.services import all_purge
 from cache_policies.stats_selectors import questions_top, stats_all_time
 from qa.pipeline import question_answer
+from qa.services import document_ingest
 from qa.warming import Warmed, questions_warm
+from tests.servers import wait_until
 
 pytestmark = [pytest.mark.redis]
 WITH = "What does the with statement do?"
@@ -119,3 +122,48 @@ def test_it_lets_only_staff_who_may_edit_policies_warm(kb, client):
     assert client.post("/admin/warm/", {"question": [WITH]}).status_code == 403
     user.user_permissions.add(Permission.objects.get(codename="change_cachepolicy"))
     assert client.post("/admin/warm/", {"question": [WITH]}).status_code == 302
+
+
+# --- warm after purge -------------------------------------------------------------
+
+def warming_done() -> bool:
+    return not any(thread.name == "warm-after-purge" for thread in threading.enumerate())
+
+
+def with_edited() -> None:
+    document_ingest(slug="with", title="The with statement", content=(
+        "The with statement wraps a block with a context manager. Its __exit__ runs when the block ends, "
+        "and it may suppress an exception by returning true."
+    ))
+
+
+@pytest.mark.parametrize("semantic", [True, False], ids=["question-from-semantic-index", "question-from-stats"])
+def test_it_answers_again_what_an_edit_removed_when_the_rule_warms_after_purge(kb, redis_conn, semantic):
+    InvalidationRule.objects.filter(event="document_changed", layer="response").update(warm_after_purge=True)
+    CachePolicy.objects.filter(layer="semantic").update(enabled=semantic)
+    forget_all()
+    question_answer(question=WITH)
+    question_answer(question=IMPORT)
+    with_edited()
+    wait_until(warming_done, seconds=30, what="the warming after the purge")
+    answer = question_answer(question=WITH)
+    assert answer.cache["response"] == "hit" and "suppress an exception" in answer.answer, "the new text's answer"
+    assert response_of(IMPORT) == "hit", "untouched by the edit"
+    assert counted_requests() == 4, "the four asks above, not the warming"
+
+
+def test_it_leaves_what_an_edit_removed_to_its_next_asker_by_default(kb, redis_conn):
+    question_answer(question=WITH)
+    with_edited()
+    assert warming_done()
+    assert response_of(WITH) == "miss"
+
+
+def test_it_switches_warm_after_purge_in_the_rule_grid(admin_client, kb):
+    rules = "/admin/cache_policies/invalidationrule/"
+    assert admin_client.get(rules).content.decode().count("warm after purge</label>") == 3
+    grid = {f"{r.event}:{r.layer}": r.action for r in InvalidationRule.objects.filter(enabled=True)}
+    page = admin_client.post(rules, {**grid, "document_changed:response:warm": "on"}, follow=True).content.decode()
+    assert "A document is created or its content changes → Exact responses: warm after purge on." in page
+    assert InvalidationRule.objects.get(event="document_changed", layer="response").warm_after_purge
+    assert not InvalidationRule.objects.get(event="document_deleted", layer="response").warm_after_purge
