@@ -7,6 +7,7 @@ import threading
 from io import StringIO
 
 import pytest
+import requests
 from django.contrib.auth.models import Permission, User
 from django.core.management import CommandError, call_command
 
@@ -17,7 +18,8 @@ from cache_policies.stats_selectors import questions_top, stats_all_time
 from qa.pipeline import question_answer
 from qa.services import document_ingest
 from qa.warming import Warmed, questions_warm
-from tests.servers import wait_until
+from tests.openai_fixtures import openai_wire, openai_wire_server  # noqa: F401  (fixtures)
+from tests.servers import Gunicorn, shared_redis_url, site_database_url, site_env, wait_until, wire_kb  # noqa: F401
 
 pytestmark = [pytest.mark.redis]
 WITH = "What does the with statement do?"
@@ -167,3 +169,21 @@ def test_it_switches_warm_after_purge_in_the_rule_grid(admin_client, kb):
     assert "A document is created or its content changes → Exact responses: warm after purge on." in page
     assert InvalidationRule.objects.get(event="document_changed", layer="response").warm_after_purge
     assert not InvalidationRule.objects.get(event="document_deleted", layer="response").warm_after_purge
+
+
+# --- on a served site -------------------------------------------------------------
+
+@pytest.mark.slow
+def test_it_makes_the_next_ask_to_the_served_site_a_hit(wire_kb, openai_wire, site_database_url, redis_conn, tmp_path):
+    env = site_env(redis_url=shared_redis_url(), database_url=site_database_url, wire_url=openai_wire.base_url)
+    with Gunicorn(env=env, workers=1) as site:
+        ask = lambda question: requests.post(site.url("/api/ask"), json={"question": question}, timeout=30)  # noqa: E731
+        assert ask(WITH).headers["X-Cache"] == "MISS"
+        wait_until(lambda: questions_top(), seconds=5, what="the site's count of the question")
+        all_purge()
+        warm("--top", "1")
+        path = tmp_path / "questions.txt"
+        path.write_text(f"{WHILE}\n")
+        warm("--file", str(path))
+        assert ask(WITH).headers["X-Cache"] == "HIT" and ask(WHILE).headers["X-Cache"] == "HIT"
+    assert openai_wire.counts["chat"] == 3, "the site's first answer and the two warmed"
