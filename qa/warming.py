@@ -17,6 +17,7 @@ from pathlib import Path
 
 from django.db import connections
 
+from cache_policies import redis_client
 from cache_policies.models import Layer, Outcome, Scope
 from cache_policies.policies import all_policies
 from cache_policies.singleflight import AnswerPending
@@ -75,6 +76,8 @@ class Pace:
 
 def warm_refusal() -> str:
     """Why no shared answer can be warmed now ("" if it can)."""
+    if not redis_client.call(lambda r: r.ping(), default=False):
+        return "Redis is unreachable, so nothing would be cached"
     policies = all_policies()
     if not policies[Layer.RESPONSE].enabled:
         return "Exact responses is off, so no answer is cached"

@@ -20,6 +20,7 @@ from qa.services import document_ingest
 from qa.warming import Warmed, questions_warm
 from tests.openai_fixtures import openai_wire, openai_wire_server  # noqa: F401  (fixtures)
 from tests.servers import Gunicorn, shared_redis_url, site_database_url, site_env, wait_until, wire_kb  # noqa: F401
+from tests.test_redis_down import private_valkey  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.redis]
 WITH = "What does the with statement do?"
@@ -82,6 +83,13 @@ def test_it_warms_nothing_when_answers_are_cached_per_user(kb, redis_conn, tmp_p
     out = warm("--file", str(path))
     assert "Nothing warmed: Exact responses cache answers per user; warming fills only shared answers." in out
     assert not list(redis_conn.scan_iter(match="rag-test:resp:*"))
+
+
+def test_it_warms_nothing_while_redis_is_down(kb, private_valkey, tmp_path):
+    private_valkey.stop()
+    path = tmp_path / "questions.txt"
+    path.write_text(f"{WITH}\n")
+    assert "Nothing warmed: Redis is unreachable, so nothing would be cached." in warm("--file", str(path))
 
 
 def test_it_starts_at_most_the_rate_of_questions_in_any_second(kb):
