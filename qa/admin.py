@@ -1,12 +1,18 @@
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpResponseRedirect
 
 from qa.document_limits import document_content_validate
-from qa.models import Chunk, Document, PromptTemplate
+from qa.models import Chunk, Document, DocumentStatus, PromptTemplate
 from qa.selectors import document_list
-from qa.services import document_delete, document_ingest, document_reembed, prompt_template_save
-from ragsite.errors import ProviderError
+from qa.services import document_delete, document_reembed_submit, document_submit, prompt_template_save
+
+
+def _queued_message(document: Document) -> str:
+    if document.status == DocumentStatus.PENDING:
+        return (f"“{document.slug}” is queued: its chunks are being embedded in the background, and its previous "
+                "text answers questions until then. Its status turns ready (or failed, with the error) when done.")
+    error = f" ({document.status_error})" if document.status_error else ""
+    return f"“{document.slug}” was ingested: status {document.status}{error}."
 
 
 class DocumentForm(forms.ModelForm):
@@ -19,9 +25,10 @@ class DocumentForm(forms.ModelForm):
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin):
     form = DocumentForm
-    list_display = ("title", "slug", "version", "chunk_count", "updated_at")
+    list_display = ("title", "slug", "version", "chunk_count", "status", "updated_at")
+    list_filter = ("status",)
     search_fields = ("title", "slug", "source")
-    readonly_fields = ("version", "content_hash", "updated_at")
+    readonly_fields = ("version", "content_hash", "updated_at", "status", "status_error", "queued_at", "ingested_at")
     actions = ["reembed"]
 
     def get_queryset(self, request):
@@ -35,18 +42,12 @@ class DocumentAdmin(admin.ModelAdmin):
     def chunk_count(self, obj: Document) -> int:
         return obj.chunk_count
 
-    def changeform_view(self, request, *args, **kwargs):
-        try:
-            return super().changeform_view(request, *args, **kwargs)
-        except ProviderError as exc:
-            # Embedding happens before anything is written, so nothing was saved.
-            self.message_user(request, f"Not saved: the {exc.provider} provider failed ({exc}).", messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
-
     def save_model(self, request, obj, form, change):
-        document, _ = document_ingest(slug=obj.slug, title=obj.title, content=obj.content, source=obj.source)
+        document, ingest = document_submit(slug=obj.slug, title=obj.title, content=obj.content, source=obj.source)
         obj.pk = document.pk
         obj.refresh_from_db()
+        if ingest == "queued":
+            self.message_user(request, _queued_message(document), messages.INFO)
 
     def delete_model(self, request, obj):
         document_delete(document=obj)
@@ -59,8 +60,11 @@ class DocumentAdmin(admin.ModelAdmin):
     def reembed(self, request, queryset):
         documents = list(queryset)
         for document in documents:
-            document_reembed(document=document)
-        self.message_user(request, f"Re-embedded {len(documents)} document(s).", messages.SUCCESS)
+            document_reembed_submit(document=document)
+        self.message_user(
+            request, f"Queued {len(documents)} document(s) for re-embedding; their status turns ready when done.",
+            messages.INFO,
+        )
 
 
 @admin.register(Chunk)

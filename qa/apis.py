@@ -7,6 +7,7 @@ to a single view, so GET and POST /api/documents share one.
 
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import permissions, serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -18,13 +19,13 @@ from rest_framework.views import APIView
 from cache_policies.layers import MODES
 from cache_policies.models import Layer, Outcome
 from qa.forms import QUESTION_MAX_CHARS
-from qa.models import Document
+from qa.models import Document, DocumentStatus
 from qa.explain import question_explain
 from qa.document_limits import document_content_validate
 from qa.exposure import answer_public_dict, cache_status_visible
 from qa.pipeline import Answer, question_answer
 from qa.selectors import document_list
-from qa.services import document_delete, document_ingest
+from qa.services import IngestStatus, document_delete, document_submit
 from qa.streaming import question_stream
 from qa.throttles import AskAnonThrottle, AskUserThrottle, DocumentWriteThrottle
 
@@ -40,6 +41,14 @@ class DocumentSummarySerializer(serializers.Serializer):
     version = serializers.IntegerField()
     chunk_count = serializers.IntegerField()
     updated_at = serializers.DateTimeField()
+    status = serializers.ChoiceField(
+        choices=DocumentStatus.choices,
+        help_text="pending: new text is being chunked and embedded (the previous text still answers questions); "
+                  "ready: done; failed: the last ingest failed (see status_error) and the previous text stays.",
+    )
+    status_error = serializers.CharField(help_text="Why the last ingest failed; empty otherwise.")
+    queued_at = serializers.DateTimeField(allow_null=True, help_text="When the last ingest was queued.")
+    ingested_at = serializers.DateTimeField(allow_null=True, help_text="When the last ingest ended.")
 
     class Meta:
         ref_name = "DocumentListItem"
@@ -58,11 +67,21 @@ NOT_STAFF = {
     401: OpenApiResponse(description="Not authenticated: send a token or a staff session."),
     403: OpenApiResponse(description="Authenticated, but not staff."),
 }
-EMBED_ERRORS = {
-    400: OpenApiResponse(description="Bad input; the message names the field."),
-    502: OpenApiResponse(description="The embedding provider failed."),
-    504: OpenApiResponse(description="The embedding provider timed out."),
-}
+BAD_INPUT = {400: OpenApiResponse(description="Bad input (a limit, the slug, an empty field); the message names it.")}
+
+
+class DocumentQueuedSerializer(DocumentOutputSerializer):
+    poll = serializers.URLField(help_text="GET it until status is ready or failed; also sent as the Location header.")
+
+    class Meta:
+        ref_name = "DocumentQueued"
+
+
+QUEUED = OpenApiResponse(
+    DocumentQueuedSerializer,
+    description="Accepted: the document is stored pending and a background job chunks and embeds it. "
+                "The response carries the document as it now is (the previous text while pending) and a poll link.",
+)
 
 
 class _DocumentApi(APIView):
@@ -78,9 +97,16 @@ class _DocumentApi(APIView):
     def get_throttles(self):
         return [] if self.request.method in permissions.SAFE_METHODS else [DocumentWriteThrottle()]
 
-    def _detail(self, slug: str, *, status_code: int = status.HTTP_200_OK) -> Response:
-        document = get_object_or_404(document_list(), slug=slug)
-        return Response(DocumentOutputSerializer(document).data, status=status_code)
+    def _detail(self, slug: str) -> Response:
+        return Response(DocumentOutputSerializer(get_object_or_404(document_list(), slug=slug)).data)
+
+    def _submitted(self, slug: str, ingest: IngestStatus) -> Response:
+        """202 and a poll link when a job was queued; 200 when the write needed no embedding (done now)."""
+        if ingest != "queued":
+            return self._detail(slug)
+        poll = self.request.build_absolute_uri(reverse("document", kwargs={"slug": slug}))
+        data = {**DocumentOutputSerializer(get_object_or_404(document_list(), slug=slug)).data, "poll": poll}
+        return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": poll})
 
 
 class DocumentsApi(_DocumentApi):
@@ -109,13 +135,13 @@ class DocumentsApi(_DocumentApi):
     @extend_schema(
         operation_id="documents_create",
         request=CreateInputSerializer,
-        responses={201: DocumentOutputSerializer, **EMBED_ERRORS, **NOT_STAFF},
+        responses={202: QUEUED, **BAD_INPUT, **NOT_STAFF},
     )
     def post(self, request):
         serializer = self.CreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        document, _ = document_ingest(**serializer.validated_data)
-        return self._detail(document.slug, status_code=status.HTTP_201_CREATED)
+        document, ingest = document_submit(**serializer.validated_data)
+        return self._submitted(document.slug, ingest)
 
 
 class DocumentApi(_DocumentApi):
@@ -134,15 +160,18 @@ class DocumentApi(_DocumentApi):
     @extend_schema(
         operation_id="documents_update",
         request=UpdateInputSerializer,
-        responses={200: DocumentOutputSerializer, **EMBED_ERRORS, **NOT_STAFF, **NOT_FOUND},
+        responses={
+            200: OpenApiResponse(DocumentOutputSerializer, description="The content is unchanged: saved at once."),
+            202: QUEUED, **BAD_INPUT, **NOT_STAFF, **NOT_FOUND,
+        },
     )
     def put(self, request, slug: str):
         document = get_object_or_404(Document, slug=slug)
         serializer = self.UpdateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = {"source": document.source, **serializer.validated_data}
-        document_ingest(slug=slug, **data)
-        return self._detail(slug)
+        _, ingest = document_submit(slug=slug, **data)
+        return self._submitted(slug, ingest)
 
     @extend_schema(
         operation_id="documents_destroy",

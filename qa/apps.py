@@ -6,6 +6,7 @@ class QaConfig(AppConfig):
     verbose_name = "Knowledge base"
 
     def ready(self):
-        from qa import signals
+        from qa import signals, tasks
 
         signals.connect()
+        tasks.connect()

@@ -3,7 +3,16 @@ from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
 
+class DocumentStatus(models.TextChoices):
+    PENDING = "pending", "pending"  # its new text is queued for chunking and embedding; the old chunks still serve
+    READY = "ready", "ready"
+    FAILED = "failed", "failed"  # the last ingest failed (see status_error); the old chunks still serve
+
+
 class Document(models.Model):
+    # Saving only these changes nothing a cached answer was built from (qa/signals.py marks nothing).
+    STATUS_FIELDS = ("status", "status_error", "queued_at", "ingested_at", "ingest_seq")
+
     title = models.CharField(max_length=300)
     slug = models.SlugField(max_length=200, unique=True)
     source = models.CharField(max_length=500, blank=True, help_text="Where the text came from: a path or URL.")
@@ -11,6 +20,13 @@ class Document(models.Model):
     content_hash = models.CharField(max_length=64, help_text="sha256 of the content; unchanged content is not re-embedded.")
     version = models.PositiveIntegerField(default=1, help_text="Bumped each time the content changes.")
     updated_at = models.DateTimeField(auto_now=True)
+    status = models.CharField(max_length=10, choices=DocumentStatus.choices, default=DocumentStatus.READY)
+    status_error = models.TextField(blank=True, help_text="Why the last ingest failed.")
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="When the last ingest job was queued.")
+    ingested_at = models.DateTimeField(null=True, blank=True, help_text="When the last ingest ended (ready or failed).")
+    ingest_seq = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Bumped by each write; a queued job whose number is no longer this one is superseded.",
+    )
 
     class Meta:
         ordering = ["slug"]

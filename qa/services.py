@@ -11,18 +11,19 @@ import numpy as np
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
+from django.utils import timezone
 
 from qa import providers
 from qa.chunking import chunk_sentences, chunk_text
 from qa.document_limits import document_content_validate
-from qa.models import Chunk, ChunkSentence, Document, PromptTemplate
+from qa.models import Chunk, ChunkSentence, Document, DocumentStatus, PromptTemplate
 from qa.selectors import chunk_sentence_embeddings
 
 # Chunks per embedder call (their sentences go in a second call): small enough for steady progress,
 # large enough to keep an API busy.
 EMBED_BATCH = 64
 
-IngestStatus = str  # "created" | "updated" | "unchanged"
+IngestStatus = str  # "created" | "updated" | "unchanged" | "queued"
 
 
 def content_hash(content: str) -> str:
@@ -111,10 +112,36 @@ def _validate(*, slug: str, title: str, content: str) -> None:
     document_content_validate(content)
 
 
-def document_ingest(*, slug: str, title: str, content: str, source: str = "") -> tuple[Document, IngestStatus]:
-    """Store a document by slug; new content is chunked and embedded, unchanged content is left alone.
+def _document_locked(**lookup) -> Document | None:
+    return Document.objects.select_for_update().filter(**lookup).first()
 
-    The version goes up when the content or the title changes (both reach the LLM's prompt).
+
+def _document_apply(*, document: Document, title: str, source: str, content: str,
+                    embedded: list[EmbeddedChunk] | None) -> IngestStatus:
+    """Write a locked (or new) document, its chunks replaced when embedded is given; it is then ready.
+
+    The full save's post_save marks doc:<id> in the ledger in this transaction, so the mark and the
+    new chunks commit together (qa/signals.py). Any job still queued for it is superseded.
+    """
+    changed = embedded is not None or document.title != title  # both reach the LLM's prompt
+    if not (changed or document.source != source or document.status != DocumentStatus.READY):
+        return "unchanged"
+    status = "updated" if document.pk else "created"
+    if changed:
+        document.version += 1
+    document.title, document.source, document.content, document.content_hash = title, source, content, content_hash(content)
+    document.status, document.status_error, document.ingested_at = DocumentStatus.READY, "", timezone.now()
+    document.ingest_seq += 1
+    document.save()
+    if embedded is not None:
+        _chunks_replace(document=document, embedded=embedded)
+    return status
+
+
+def document_ingest(*, slug: str, title: str, content: str, source: str = "") -> tuple[Document, IngestStatus]:
+    """Store a document by slug now, in this process; new content is chunked and embedded, unchanged content is left alone.
+
+    For batches (`manage.py ingest`, bootstrap); the API and the admin queue a job (document_submit).
     """
     _validate(slug=slug, title=title, content=content)
     digest = content_hash(content)
@@ -122,34 +149,91 @@ def document_ingest(*, slug: str, title: str, content: str, source: str = "") ->
     # Embed before taking the row lock: a provider call can take seconds.
     embedded = None if stored and stored.content_hash == digest else _chunks_embedded(content=content)
     with transaction.atomic():
-        document = Document.objects.select_for_update().filter(slug=slug).first() or Document(slug=slug, version=0)
-        content_changed = document.content_hash != digest
-        title_changed = document.title != title
-        if not (content_changed or title_changed or document.source != source):
-            return document, "unchanged"
-        status = "updated" if document.pk else "created"
-        if content_changed or title_changed:
-            document.version += 1
-        document.title, document.source, document.content, document.content_hash = title, source, content, digest
-        document.save()
-        if content_changed:
-            # Another writer may have changed the content since `stored` was read.
-            _chunks_replace(document=document, embedded=embedded or _chunks_embedded(content=content))
+        document = _document_locked(slug=slug) or Document(slug=slug, version=0)
+        if document.content_hash == digest:
+            embedded = None
+        elif embedded is None:  # another writer changed the content since `stored` was read
+            embedded = _chunks_embedded(content=content)
+        status = _document_apply(document=document, title=title, source=source, content=content, embedded=embedded)
     return document, status
 
 
+def _ingest_queue(*, document: Document, title: str, content: str, source: str) -> None:
+    """Mark a locked document pending and queue its ingest job, in the caller's transaction (both commit or neither)."""
+    from qa.tasks import document_embed
+
+    document.ingest_seq += 1
+    document.status, document.status_error, document.queued_at = DocumentStatus.PENDING, "", timezone.now()
+    if document.pk:
+        document.save(update_fields=Document.STATUS_FIELDS)
+    else:
+        document.save()  # a new document: no chunk and no cached answer cites it yet
+    document_embed.enqueue(
+        document_id=document.pk, ingest_seq=document.ingest_seq, title=title, content=content, source=source,
+    )
+
+
+def document_submit(*, slug: str, title: str, content: str, source: str = "") -> tuple[Document, IngestStatus]:
+    """Validate and store a document by slug at once; new content is chunked and embedded by a background job.
+
+    Returns "queued" when a job was queued: the document stays as it was (its old chunks serve questions)
+    with status pending until the job replaces it. A new document is stored pending with no chunks.
+    Unchanged content is written now, as document_ingest would ("created", "updated" or "unchanged").
+    """
+    _validate(slug=slug, title=title, content=content)
+    with transaction.atomic():
+        document = _document_locked(slug=slug)
+        if document is not None and document.content_hash == content_hash(content):
+            return document, _document_apply(document=document, title=title, source=source, content=content, embedded=None)
+        document = document or Document(slug=slug, title=title, source=source, content=content, version=0)
+        _ingest_queue(document=document, title=title, content=content, source=source)
+    document.refresh_from_db()  # a job run at once (the tests' immediate backend) has already changed it
+    return document, "queued"
+
+
+def document_reembed_submit(*, document: Document) -> Document:
+    """Queue new chunks and embeddings for unchanged content, e.g. after switching the embedding model."""
+    with transaction.atomic():
+        document = _document_locked(pk=document.pk)
+        _ingest_queue(document=document, title=document.title, content=document.content, source=document.source)
+    document.refresh_from_db()
+    return document
+
+
+def document_job_run(*, document_id: int, ingest_seq: int, title: str, content: str, source: str) -> str:
+    """The ingest job: chunk, embed, then replace the chunks, unless a later write superseded it."""
+    if not Document.objects.filter(pk=document_id, ingest_seq=ingest_seq).exists():
+        return "superseded"
+    embedded = _chunks_embedded(content=content)
+    with transaction.atomic():
+        document = _document_locked(pk=document_id, ingest_seq=ingest_seq)
+        if document is None:
+            return "superseded"
+        _document_apply(document=document, title=title, source=source, content=content, embedded=embedded)
+    return "ready"
+
+
+def document_job_failed(*, document_id: int, ingest_seq: int, error: str) -> None:
+    """An ingest job failed: its document says so and keeps its chunks (and the answers cached from them)."""
+    with transaction.atomic():
+        document = _document_locked(pk=document_id, ingest_seq=ingest_seq)
+        if document is None:
+            return  # superseded by a later write
+        document.status, document.status_error, document.ingested_at = DocumentStatus.FAILED, error, timezone.now()
+        document.save(update_fields=Document.STATUS_FIELDS)
+
+
 def document_reembed(*, document: Document) -> Document:
-    """New chunks and embeddings for unchanged content, e.g. after switching the embedding model."""
+    """New chunks and embeddings for unchanged content, now, in this process."""
     embedded_content = document.content
     embedded = _chunks_embedded(content=embedded_content)
     with transaction.atomic():
-        document = Document.objects.select_for_update().get(pk=document.pk)
+        document = _document_locked(pk=document.pk)
         if document.content != embedded_content:
             embedded = _chunks_embedded(content=document.content)
         # The chunk rows are new, so anything cached against the old ones must go: a new version says so.
-        document.version += 1
-        document.save()
-        _chunks_replace(document=document, embedded=embedded)
+        _document_apply(document=document, title=document.title, source=document.source, content=document.content,
+                        embedded=embedded)
     return document
 
 

@@ -16,7 +16,9 @@ from qa.models import Document, PromptTemplate
 from qa.selectors import document_chunk_texts, document_chunk_vectors
 
 
-def _on_document_saved(sender, instance, **kwargs):
+def _on_document_saved(sender, instance, update_fields=None, **kwargs):
+    if update_fields and set(update_fields) <= set(Document.STATUS_FIELDS):
+        return  # an ingest queued or failed: the chunks, title and content answers were built from are unchanged
     # The chunks are replaced after this save, in the same transaction: what it had before is read now.
     # Only new text can displace another question's answer: an unchanged chunk was there when it was retrieved.
     known = document_chunk_texts(document_id=instance.id)

@@ -24,6 +24,23 @@ control_socket_disable = _control == "off"
 control_socket = _control if _control not in ("", "off") else str(site.VAR_DIR / "gunicorn.ctl")
 
 
+# The background job worker (document ingest): a child of the master, restarted if it dies (jobs/process.py).
+_jobs = None
+
+
+def when_ready(server):
+    global _jobs
+    if site.JOBS_WORKER:
+        from jobs.process import Supervisor
+
+        _jobs = Supervisor().start()
+
+
+def on_exit(server):
+    if _jobs is not None:
+        _jobs.stop()
+
+
 def post_worker_init(worker):
     # Load the embedding model before the first request instead of during it (~3-5 s on 2 cores).
     from qa.providers import embedder

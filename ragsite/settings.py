@@ -124,6 +124,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "csp",
     "axes",
+    "django_tasks",
+    "django_tasks_db",
+    "jobs",
     "qa",
     "cache_policies",
 ]
@@ -387,3 +390,12 @@ EXPOSE_CACHE_STATUS = envbool("EXPOSE_CACHE_STATUS", True)
 # One document's bounds, checked before embedding (a 100 KB document is about 170 chunks).
 DOCUMENT_MAX_CHARS = envint("DOCUMENT_MAX_CHARS", 200_000, minimum=1)
 DOCUMENT_MAX_CHUNKS = envint("DOCUMENT_MAX_CHUNKS", 400, minimum=1)
+
+# Background jobs (document ingest): django-tasks with its PostgreSQL backend; payloads are JSON.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# gunicorn's master starts one `manage.py jobs_worker` and restarts it if it dies (off: run workers yourself).
+JOBS_WORKER = envbool("JOBS_WORKER", True)
+# How often a worker looks for jobs left RUNNING by a dead worker (each worker also does at its start).
+JOBS_REAP_SECONDS = envint("JOBS_REAP_SECONDS", 30, minimum=1)
+# A job whose worker died this many times is marked failed rather than run again.
+JOBS_MAX_ATTEMPTS = envint("JOBS_MAX_ATTEMPTS", 3, minimum=1)

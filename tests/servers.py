@@ -42,6 +42,23 @@ def wait_until(check, *, seconds: float, what: str, interval: float = 0.05):
     raise TimeoutError(f"timed out after {seconds}s waiting for {what}")
 
 
+def document_put(site: "Gunicorn", slug: str, *, token: str, seconds: float = 120, **body) -> dict:
+    """PUT a document's new text and poll its link until the background job ends; the document as it then is."""
+    response = requests.put(site.url(f"/api/documents/{slug}"), headers={"Authorization": f"Token {token}"},
+                            json=body, timeout=30)
+    assert response.status_code == 202, response.text[:300]
+    return document_wait(response.json()["poll"], seconds=seconds)
+
+
+def document_wait(poll: str, *, seconds: float = 120) -> dict:
+    """GET the poll link until the document is no longer pending (a deadline, never a fixed sleep)."""
+    def done() -> dict | None:
+        document = requests.get(poll, timeout=10).json()
+        return document if document["status"] != "pending" else None
+
+    return wait_until(done, seconds=seconds, what=f"{poll} to leave pending", interval=0.1)
+
+
 def database_url(settings_dict: dict) -> str:
     """A DATABASE_URL for the database Django is connected to (the test database, in a test)."""
     user = quote(settings_dict["USER"] or "postgres", safe="")

@@ -68,8 +68,8 @@ def test_it_lets_only_staff_purge_the_cache(users, redis_conn):
 @pytest.mark.parametrize(
     ("method", "path", "body", "staff_status"),
     [
-        ("post", "/api/documents", {"slug": "new", **DOCUMENT}, 201),
-        ("put", "/api/documents/with", {"title": "With", "content": "The with statement calls __exit__."}, 200),
+        ("post", "/api/documents", {"slug": "new", **DOCUMENT}, 202),
+        ("put", "/api/documents/with", {"title": "With", "content": "The with statement calls __exit__."}, 202),
         ("delete", "/api/documents/with", None, 204),
     ],
 )

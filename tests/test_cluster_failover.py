@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
 from tests.openai_fixtures import openai_wire, openai_wire_server  # noqa: F401  (fixtures)
-from tests.servers import Cluster, Gunicorn, site_database_url, site_env, wait_until, wire_kb  # noqa: F401
+from tests.servers import Cluster, Gunicorn, document_put, site_database_url, site_env, wait_until, wire_kb  # noqa: F401
 
 # Not marked redis: they start a cluster of their own, whatever Redis the run is configured with.
 pytestmark = [pytest.mark.slow]
@@ -70,9 +70,7 @@ def response_key(cluster: Cluster) -> bytes:
 def document_edit(site: Gunicorn, content: str) -> None:
     staff = get_user_model().objects.create_user("editor", is_staff=True)
     token = Token.objects.create(user=staff).key
-    edit = requests.put(site.url("/api/documents/with"), headers={"Authorization": f"Token {token}"}, timeout=30,
-                        json={"title": "The with statement", "content": content})
-    assert edit.status_code == 200, edit.text[:300]
+    assert document_put(site, "with", token=token, title="The with statement", content=content)["status"] == "ready"
 
 
 def test_it_keeps_answering_when_a_master_dies_and_hits_on_the_promoted_replica(site, cluster):

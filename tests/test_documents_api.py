@@ -54,6 +54,10 @@ def test_it_lists_documents_to_anyone(document):
         "version": 1,
         "chunk_count": 1,
         "updated_at": item["updated_at"],
+        "status": "ready",
+        "status_error": "",
+        "queued_at": None,
+        "ingested_at": item["ingested_at"],
     }
 
 
@@ -83,11 +87,14 @@ def test_it_answers_404_json_for_an_unknown_slug(path):
     assert response.json() == {"detail": "No Document matches the given query."}
 
 
-def test_it_creates_a_document_for_a_token_holder(staff, embeddings):
+def test_it_accepts_a_document_for_a_token_holder_with_a_poll_link(staff, embeddings):
     response = staff.post("/api/documents", NEW, format="json")
 
-    assert response.status_code == 201
+    # The test process runs jobs at once (ImmediateBackend): the job is done when the 202 is sent.
+    assert response.status_code == 202
+    assert response.json()["poll"] == response["Location"] == "http://testserver/api/documents/pgvector"
     assert response.json()["slug"] == "pgvector" and response.json()["version"] == 1
+    assert response.json()["status"] == "ready" and response.json()["status_error"] == ""
     assert Chunk.objects.get(document__slug="pgvector").text == "Vector search inside PostgreSQL."
     assert embeddings.counts["embeddings"] == 2  # the chunks, then their sentences
 
@@ -96,7 +103,7 @@ def test_it_creates_a_document_for_a_staff_session(alice):
     client = APIClient()
     client.force_login(alice)
 
-    assert client.post("/api/documents", NEW, format="json").status_code == 201
+    assert client.post("/api/documents", NEW, format="json").status_code == 202
 
 
 def test_it_answers_401_to_an_anonymous_writer(document):
@@ -148,7 +155,7 @@ def test_it_refuses_to_create_a_slug_that_exists(staff, document):
 def test_it_updates_and_reembeds_a_document(staff, document, embeddings):
     response = staff.put("/api/documents/valkey", {"title": "Valkey 8", "content": "Valkey forks Redis 7.2."}, format="json")
 
-    assert response.status_code == 200
+    assert response.status_code == 202
     assert response.json()["version"] == 2
     assert response.json()["content"] == "Valkey forks Redis 7.2."
     assert Chunk.objects.get(document=document).text == "Valkey forks Redis 7.2."
@@ -167,14 +174,23 @@ def test_it_deletes_a_document(staff, document):
     assert staff.delete("/api/documents/valkey").status_code == 404
 
 
-def test_it_answers_502_when_the_embedder_fails(staff, embeddings):
+def test_it_saves_a_title_change_at_once_with_no_job(staff, document, embeddings):
+    response = staff.put("/api/documents/valkey", {"title": "Valkey, renamed", "content": document.content}, format="json")
+
+    assert response.status_code == 200 and "poll" not in response.json()
+    assert response.json()["version"] == 2 and response.json()["status"] == "ready"
+    assert embeddings.counts["embeddings"] == 2  # the fixture's document only
+
+
+def test_it_marks_a_new_document_failed_when_the_embedder_fails(staff, embeddings):
     embeddings.configure(fail_times=100)
 
     response = staff.post("/api/documents", NEW, format="json")
 
-    assert response.status_code == 502
-    assert response.json()["code"] == "provider_error"
-    assert not Document.objects.exists()
+    assert response.status_code == 202
+    failed = staff.get(response.json()["poll"]).json()
+    assert failed["status"] == "failed" and "ProviderError" in failed["status_error"]
+    assert failed["chunk_count"] == 0 and failed["version"] == 0
 
 
 def test_it_describes_every_operation_in_the_schema():
@@ -183,7 +199,10 @@ def test_it_describes_every_operation_in_the_schema():
     assert set(schema["paths"]["/api/documents"]) == {"get", "post"}
     assert set(schema["paths"]["/api/documents/{slug}"]) == {"get", "put", "delete"}
     create = schema["paths"]["/api/documents"]["post"]
-    assert set(create["responses"]) == {"201", "400", "401", "403", "502", "504"}
+    assert set(create["responses"]) == {"202", "400", "401", "403"}
+    assert set(schema["paths"]["/api/documents/{slug}"]["put"]["responses"]) == {"200", "202", "400", "401", "403", "404"}
+    assert {"status", "status_error", "queued_at", "ingested_at"} <= set(schema["components"]["schemas"]["DocumentDetail"]["properties"])
+    assert "poll" in schema["components"]["schemas"]["DocumentQueued"]["properties"]
     assert {} not in create["security"]
     assert {} in schema["paths"]["/api/documents"]["get"]["security"]
     assert set(schema["components"]["schemas"]["DocumentCreateInputRequest"]["required"]) == {"slug", "title", "content"}

@@ -10,7 +10,9 @@ from rest_framework.authtoken.models import Token
 
 from cache_policies.models import CachePolicy
 from tests.openai_fixtures import openai_wire, openai_wire_server  # noqa: F401  (fixtures)
-from tests.servers import Gunicorn, shared_redis_url, site_database_url, site_env, wait_until, wire_kb  # noqa: F401
+from tests.servers import (  # noqa: F401
+    Gunicorn, document_put, shared_redis_url, site_database_url, site_env, wait_until, wire_kb,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
 
@@ -86,11 +88,9 @@ def test_it_invalidates_on_both_servers_when_a_document_is_edited_through_one(se
     before = ask(one)
     assert ask(two)["cache"]["response"] == "hit"
 
-    edit = requests.put(
-        one.url("/api/documents/with"), headers={"Authorization": f"Token {token}"}, timeout=30,
-        json={"title": "The with statement", "content": "The with statement calls __enter__, runs the block, then __exit__."},
-    )
-    assert edit.status_code == 200 and edit.json()["version"] == 2
+    edit = document_put(one, "with", token=token, title="The with statement",
+                        content="The with statement calls __enter__, runs the block, then __exit__.")
+    assert edit["status"] == "ready" and edit["version"] == 2
 
     after = ask(two)
     assert after["cache"]["response"] == "miss", "the entry built from version 1 is gone for every server"
