@@ -51,6 +51,7 @@ class Command(BaseCommand):
         parser.add_argument("--skip-openai", action="store_true", help="Only the local providers.")
         parser.add_argument("--skip-scale", action="store_true", help="No semantic lookup at scale.")
         parser.add_argument("--skip-cluster", action="store_true", help="No one-Valkey vs Redis Cluster comparison.")
+        parser.add_argument("--skip-ingest-memory", action="store_true", help="No job worker memory around a large ingest.")
         parser.add_argument("--cluster-hits", type=int, help="Exact hits timed per Redis mode (default 2000).")
         parser.add_argument("--output", type=Path, default=Path(settings.BASE_DIR) / "bench-results")
 
@@ -63,7 +64,7 @@ class Command(BaseCommand):
             "cluster_hits",
         ) if opts[name] is not None}
         options = replace(options, **chosen, http=not opts["skip_http"], openai=not opts["skip_openai"], scale=not opts["skip_scale"],
-                          cluster=not opts["skip_cluster"])
+                          cluster=not opts["skip_cluster"], ingest_memory=not opts["skip_ingest_memory"])
         results = bench_run(options)
         paths = report_write(results, options.output)
         self.stdout.write(short_table(results))

@@ -128,6 +128,10 @@ def markdown(results: dict, targets: list[Target], plots: dict[str, Path]) -> st
         modes = results["redis_modes"]
         parts += ["## One Valkey vs a 3-master Redis Cluster: exact hits in-process",
                   redis_modes_table(modes) if "cluster" in modes else f"**Failed:** `{modes['error']}`"]
+    if "ingest_memory" in results:
+        ingest = results["ingest_memory"]
+        parts += ["## Job worker memory around a large document's ingest (RSS, MB)",
+                  ingest_memory_table(ingest) if "rss_mb" in ingest else f"**Failed:** `{ingest['error']}`"]
     parts += [f"![{name}]({path.name})" for name, path in plots.items()]
     parts += [METHOD.format(
         chat_low=options["chat_ms"][0], chat_high=options["chat_ms"][1], embed_ms=options["embed_ms"],
@@ -182,6 +186,15 @@ def throughput_table(cells: list[dict]) -> str:
 def memory_table(memory: dict) -> str:
     rows = [[kind, m["entries"], _fmt(m["bytes"]["p50"]), _fmt(m["bytes"]["mean"]), _fmt(m["total_bytes"])] for kind, m in memory.items()]
     return _table(["entry", "count", "p50 bytes", "mean bytes", "total bytes"], rows)
+
+
+def ingest_memory_table(ingest: dict) -> str:
+    rss = ingest["rss_mb"]
+    return _table(
+        ["characters", "chunks", "job s", "baseline", "peak", "at ready", "after", "after a second one"],
+        [[f"{ingest['characters']:,}", ingest["chunks"], ingest["job_seconds"], rss["baseline"], rss["peak"],
+          rss["at_ready"], rss["after"], rss["after_second"]]],
+    )
 
 
 def redis_modes_table(modes: dict) -> str:

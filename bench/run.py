@@ -13,6 +13,7 @@ from django.conf import settings
 from bench import profiles
 from bench.http import ASK_PATH, BARE_PATH, Client, ask_body
 from bench.displacement import displacement_run
+from bench.ingest_memory import ingest_memory_run
 from bench.latency import in_process_ask, latency_rounds, latency_summary, ledger_read_ms
 from bench.memory import layer_memory
 from bench.percentiles import ratio
@@ -48,6 +49,7 @@ class BenchOptions:
     openai: bool = True
     scale: bool = True
     cluster: bool = True
+    ingest_memory: bool = True
     cluster_hits: int = 2000
     log: object = field(default=print, repr=False, compare=False)
 
@@ -80,6 +82,8 @@ def bench_run(options: BenchOptions) -> dict:
                 ))
         finally:
             bench_purge()
+    if options.ingest_memory:
+        results["ingest_memory"] = _phase(options, lambda: ingest_memory_run(log=options.log))
     if options.cluster:
         results["redis_modes"] = _phase(options, lambda: redis_modes_run(
             questions=options.questions, hits=options.cluster_hits, log=options.log,

@@ -158,7 +158,7 @@ def document_ingest(*, slug: str, title: str, content: str, source: str = "") ->
     return document, status
 
 
-def _ingest_queue(*, document: Document, title: str, content: str, source: str) -> None:
+def _ingest_queue(*, document: Document, title: str, content: str, source: str, queue: str | None = None) -> None:
     """Mark a locked document pending and queue its ingest job, in the caller's transaction (both commit or neither)."""
     from qa.tasks import document_embed
 
@@ -168,17 +168,21 @@ def _ingest_queue(*, document: Document, title: str, content: str, source: str) 
         document.save(update_fields=Document.STATUS_FIELDS)
     else:
         document.save()  # a new document: no chunk and no cached answer cites it yet
-    document_embed.enqueue(
+    task = document_embed.using(queue_name=queue) if queue else document_embed
+    task.enqueue(
         document_id=document.pk, ingest_seq=document.ingest_seq, title=title, content=content, source=source,
     )
 
 
-def document_submit(*, slug: str, title: str, content: str, source: str = "") -> tuple[Document, IngestStatus]:
+def document_submit(
+    *, slug: str, title: str, content: str, source: str = "", queue: str | None = None,
+) -> tuple[Document, IngestStatus]:
     """Validate and store a document by slug at once; new content is chunked and embedded by a background job.
 
     Returns "queued" when a job was queued: the document stays as it was (its old chunks serve questions)
     with status pending until the job replaces it. A new document is stored pending with no chunks.
     Unchanged content is written now, as document_ingest would ("created", "updated" or "unchanged").
+    queue: a queue other than the default one (the bench's own worker reads its own).
     """
     _validate(slug=slug, title=title, content=content)
     with transaction.atomic():
@@ -186,7 +190,7 @@ def document_submit(*, slug: str, title: str, content: str, source: str = "") ->
         if document is not None and document.content_hash == content_hash(content):
             return document, _document_apply(document=document, title=title, source=source, content=content, embedded=None)
         document = document or Document(slug=slug, title=title, source=source, content=content, version=0)
-        _ingest_queue(document=document, title=title, content=content, source=source)
+        _ingest_queue(document=document, title=title, content=content, source=source, queue=queue)
     document.refresh_from_db()  # a job run at once (the tests' immediate backend) has already changed it
     return document, "queued"
 

@@ -392,7 +392,8 @@ DOCUMENT_MAX_CHARS = envint("DOCUMENT_MAX_CHARS", 200_000, minimum=1)
 DOCUMENT_MAX_CHUNKS = envint("DOCUMENT_MAX_CHUNKS", 400, minimum=1)
 
 # Background jobs (document ingest): django-tasks with its PostgreSQL backend; payloads are JSON.
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Queues: "default" (what `make run`'s worker reads) and the bench's own (bench/ingest_memory.py).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default", "bench-ingest"]}}
 # gunicorn's master starts one `manage.py jobs_worker` and restarts it if it dies (off: run workers yourself).
 JOBS_WORKER = envbool("JOBS_WORKER", True)
 # How often a worker looks for jobs left RUNNING by a dead worker (each worker also does at its start).
