@@ -3,7 +3,9 @@ from django.core.exceptions import ValidationError
 
 from qa.models import Chunk, Document, PromptTemplate
 from qa.selectors import active_prompt_template, document_list
-from qa.services import content_hash, document_delete, document_ingest, document_reembed, prompt_template_save
+from qa.services import (
+    content_hash, document_delete, document_ingest, document_job_run, document_reembed, document_submit, prompt_template_save,
+)
 from tests.openai_fixtures import openai_wire, openai_wire_server  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -87,3 +89,26 @@ def test_it_falls_back_to_the_default_template_when_none_is_active():
     prompt_template_save(template=default)
 
     assert active_prompt_template() == default
+
+
+def test_it_drops_an_ingest_job_that_a_later_write_superseded(openai_wire):
+    document, _ = document_ingest(slug="pgvector", title="pgvector", content="Vectors in PostgreSQL.")
+    stale_seq = document.ingest_seq
+    document_submit(slug="pgvector", title="pgvector", content="HNSW indexes in PostgreSQL.")  # its job runs at once here
+    calls = openai_wire.counts["embeddings"]
+
+    outcome = document_job_run(document_id=document.pk, ingest_seq=stale_seq, title="pgvector", content="Old.", source="")
+
+    assert outcome == "superseded" and openai_wire.counts["embeddings"] == calls  # nothing embedded either
+    document.refresh_from_db()
+    assert (document.content, document.version, document.status) == ("HNSW indexes in PostgreSQL.", 2, "ready")
+
+
+def test_it_marks_ready_again_when_a_write_brings_back_the_embedded_text(openai_wire):
+    document, _ = document_ingest(slug="pgvector", title="pgvector", content="Vectors in PostgreSQL.")
+    document.status, document.status_error = "failed", "the last ingest failed"
+    document.save(update_fields=["status", "status_error"])
+
+    again, status = document_submit(slug="pgvector", title="pgvector", content="Vectors in PostgreSQL.")
+
+    assert (status, again.status, again.status_error, again.version) == ("updated", "ready", "", 1)

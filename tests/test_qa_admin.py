@@ -39,6 +39,17 @@ def test_it_reembeds_an_edited_document_through_the_service(admin_client, docume
     assert Chunk.objects.get(document=document).text == "Valkey speaks RESP."
 
 
+def test_it_shows_each_documents_ingest_status_and_its_error(admin_client, document):
+    document.status, document.status_error = "failed", "ProviderError: embeddings are down"
+    document.save(update_fields=["status", "status_error"])
+
+    listing = admin_client.get("/admin/qa/document/").content.decode()
+    form = admin_client.get(f"/admin/qa/document/{document.pk}/change/").content.decode()
+
+    assert '<td class="field-status">failed</td>' in listing
+    assert "ProviderError: embeddings are down" in form and 'name="status"' not in form
+
+
 def test_it_creates_a_document_through_the_service(admin_client):
     response = admin_client.post(
         "/admin/qa/document/add/", {"slug": "pgvector", "title": "pgvector", "source": "", "content": "Vectors."}
@@ -51,8 +62,9 @@ def test_it_creates_a_document_through_the_service(admin_client):
 def test_it_reembeds_the_selected_documents(admin_client, document, openai_wire):
     old_chunk = Chunk.objects.get()
 
-    admin_client.post("/admin/qa/document/", {"action": "reembed", "_selected_action": [document.pk]})
+    response = admin_client.post("/admin/qa/document/", {"action": "reembed", "_selected_action": [document.pk]}, follow=True)
 
+    assert "Queued 1 document(s) for re-embedding" in response.content.decode()
     assert Document.objects.get().version == 2
     assert Chunk.objects.get().id != old_chunk.id
     assert openai_wire.counts["embeddings"] == 4  # chunks and sentences, at ingest and again
