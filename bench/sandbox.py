@@ -67,5 +67,6 @@ def server_environment(**overrides: str) -> dict[str, str]:
         # rate is only raised so the load generator, one client address, is not refused.
         "THROTTLE_ASK_ANON": "1000000000/minute",
         "GUNICORN_ACCESS_LOG": "0",
+        "JOBS_WORKER": "0",  # the bench writes no document through its servers; its ingest phase runs its own worker
         **overrides,
     }

@@ -35,7 +35,7 @@ class DocumentAdmin(admin.ModelAdmin):
         return document_list()
 
     def get_readonly_fields(self, request, obj=None):
-        # document_ingest finds a document by its slug, so an existing one keeps it.
+        # document_submit finds a document by its slug, so an existing one keeps it.
         return self.readonly_fields + (("slug",) if obj else ())
 
     @admin.display(description="chunks", ordering="chunk_count")

@@ -88,6 +88,8 @@ def site_env(*, redis_url: str, database_url: str, key_prefix: str = "rag-test",
         HF_HUB_OFFLINE="1",
         TOKENIZERS_PARALLELISM="false",
         LOG_LEVEL="ERROR",
+        # No job worker beside each gunicorn unless a test writes documents through it (JOBS_WORKER=1).
+        JOBS_WORKER="0",
     )
     if wire_url:
         env.update(

@@ -27,7 +27,7 @@ def cluster():
 @pytest.fixture
 def site(cluster, wire_kb, openai_wire, site_database_url):
     env = site_env(redis_url="", database_url=site_database_url, wire_url=openai_wire.base_url,
-                   REDIS_CLUSTER_NODES=cluster.nodes_setting())
+                   REDIS_CLUSTER_NODES=cluster.nodes_setting(), JOBS_WORKER=1)
     with Gunicorn(env=env, workers=2) as server:
         yield server
 

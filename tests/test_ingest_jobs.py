@@ -30,7 +30,7 @@ MAX_CHARS = 40_000  # the server's DOCUMENT_MAX_CHARS here: a document close to 
 @pytest.fixture
 def site(wire_kb, openai_wire, site_database_url, redis_conn):
     env = site_env(redis_url=shared_redis_url(), database_url=site_database_url, wire_url=openai_wire.base_url,
-                   DOCUMENT_MAX_CHARS=MAX_CHARS, OPENAI_TIMEOUT=10)
+                   DOCUMENT_MAX_CHARS=MAX_CHARS, OPENAI_TIMEOUT=10, JOBS_WORKER=1)
     with Gunicorn(env=env, workers=1) as server:
         yield server
 

@@ -21,7 +21,8 @@ QUESTION = "What does the with statement do?"
 
 @pytest.fixture
 def servers(wire_kb, openai_wire, site_database_url, redis_conn):
-    env = site_env(redis_url=shared_redis_url(), database_url=site_database_url, wire_url=openai_wire.base_url)
+    env = site_env(redis_url=shared_redis_url(), database_url=site_database_url, wire_url=openai_wire.base_url,
+                   JOBS_WORKER=1)
     with Gunicorn(env=env, workers=1) as one, Gunicorn(env=env, workers=1) as two:
         yield one, two
 
