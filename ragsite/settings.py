@@ -400,3 +400,5 @@ JOBS_WORKER = envbool("JOBS_WORKER", True)
 JOBS_REAP_SECONDS = envint("JOBS_REAP_SECONDS", 30, minimum=1)
 # A job whose worker died this many times is marked failed rather than run again.
 JOBS_MAX_ATTEMPTS = envint("JOBS_MAX_ATTEMPTS", 3, minimum=1)
+# Finished job results (an ingest's keeps the text it embedded) are deleted by the workers after this many days.
+JOBS_KEEP_DAYS = envint("JOBS_KEEP_DAYS", 14, minimum=1)

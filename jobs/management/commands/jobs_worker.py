@@ -13,12 +13,15 @@ import threading
 import time
 
 from django.conf import settings
+from django.core.management import call_command
 from django.db import connections
 from django_tasks_db.management.commands import db_worker
 
 from jobs.lease import Lease, orphans_requeue, worker_id_new
 
 logger = logging.getLogger(__name__)
+
+PRUNE_SECONDS = 3600
 
 
 def _malloc_trim() -> None:
@@ -54,8 +57,9 @@ class Worker(db_worker.Worker):
             _malloc_trim()
 
     def _watch(self) -> None:
-        """Every second: stop when the parent is gone; every JOBS_REAP_SECONDS: requeue dead peers' jobs."""
-        reaped = time.monotonic()
+        """Every second: stop when the parent is gone. Every JOBS_REAP_SECONDS: requeue dead peers' jobs;
+        every hour: delete results finished more than JOBS_KEEP_DAYS ago (an ingest's keeps its text)."""
+        reaped = pruned = time.monotonic()
         while self.running:
             time.sleep(1)
             if self.parent_pid and os.getppid() != self.parent_pid:
@@ -64,15 +68,22 @@ class Worker(db_worker.Worker):
                 return
             if time.monotonic() - reaped >= settings.JOBS_REAP_SECONDS:
                 reaped = time.monotonic()
-                self._reap()
+                self._chore(orphans_requeue)
+            if time.monotonic() - pruned >= PRUNE_SECONDS:
+                pruned = time.monotonic()
+                self._chore(_results_prune)
 
-    def _reap(self) -> None:
+    def _chore(self, chore) -> None:
         try:
-            orphans_requeue()
+            chore()
         except Exception:  # the database away for a moment: the next round tries again
-            logger.exception("requeueing dead workers' jobs failed")
+            logger.exception("%s failed", chore.__name__)
         finally:
             connections.close_all()  # this thread's own connection
+
+
+def _results_prune() -> None:
+    call_command("prune_db_task_results", "--queue-name", "*", "--min-age-days", str(settings.JOBS_KEEP_DAYS), verbosity=0)
 
 
 class Command(db_worker.Command):
