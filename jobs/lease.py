@@ -9,7 +9,8 @@ that kills its worker cannot crash-loop the queue.
 
 The lease is held on a connection of its own: Django closes and reopens the worker's connection
 between jobs (close_old_connections), which would drop a lock held there. If the database restarts,
-the lease is lost and a live worker's job may be run twice: harmless for idempotent jobs.
+the lease is lost until the worker renews it (every JOBS_REAP_SECONDS), and meanwhile a live worker's
+job may be requeued and run twice: harmless for idempotent jobs.
 """
 
 import logging
@@ -17,7 +18,7 @@ import os
 import socket
 
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import DatabaseError, connections, transaction
 from django.utils.crypto import get_random_string
 from django_tasks import TaskResultStatus
 from django_tasks.signals import task_finished
@@ -53,12 +54,21 @@ class Lease:
     def __init__(self, worker_id: str):
         self.worker_id = worker_id
         self._connection = connections.create_connection("default")
+        self._connection.inc_thread_sharing()  # taken in the worker's thread, renewed in its watch thread
 
     def take(self) -> None:
         with self._connection.cursor() as cursor:
             cursor.execute(_LOCK_SQL, [_lock_name(self.worker_id)])
             if not cursor.fetchone()[0]:
                 raise RuntimeError(f"worker id {self.worker_id} is already in use")
+
+    def renew(self) -> None:
+        """Take it again (a session's advisory locks nest); after a database restart, on a new connection."""
+        try:
+            self.take()
+        except DatabaseError:
+            self._connection.close()
+            self.take()
 
     def release(self) -> None:
         self._connection.close()

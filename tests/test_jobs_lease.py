@@ -1,11 +1,14 @@
 """A RUNNING job whose worker died goes back to the queue; one whose worker holds its lease stays; after
 JOBS_MAX_ATTEMPTS dead workers it fails, and a document's ingest then shows failed."""
 
+import threading
+
 import pytest
 from django_tasks_db.models import DBTaskResult, get_date_max
 
 from jobs.lease import Lease, orphans_requeue, worker_id_new, worker_pid
 from qa.models import Document
+from tests.servers import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -55,3 +58,20 @@ def test_it_fails_a_job_whose_workers_died_too_often_and_the_document_says_so(se
 
 def test_it_names_the_worker_process_in_its_id():
     assert worker_pid(worker_id_new()) is not None and worker_pid("someone-else") is None
+
+
+def test_it_renews_its_lease_from_the_watch_thread_on_a_new_connection_after_losing_it():
+    from jobs.lease import _worker_gone
+
+    lease = Lease(worker_id_new())
+    lease.take()
+    try:
+        lease._connection.connection.close()  # what a database restart looks like from the worker
+        wait_until(lambda: _worker_gone(lease.worker_id), seconds=10, what="the server to drop the lost session's lock")
+        renewing = threading.Thread(target=lease.renew)
+        renewing.start()
+        renewing.join()
+
+        assert not _worker_gone(lease.worker_id)
+    finally:
+        lease.release()

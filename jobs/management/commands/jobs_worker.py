@@ -57,8 +57,8 @@ class Worker(db_worker.Worker):
             _malloc_trim()
 
     def _watch(self) -> None:
-        """Every second: stop when the parent is gone. Every JOBS_REAP_SECONDS: requeue dead peers' jobs;
-        every hour: delete results finished more than JOBS_KEEP_DAYS ago (an ingest's keeps its text)."""
+        """Every second: stop when the parent is gone. Every JOBS_REAP_SECONDS: renew the lease, requeue dead
+        peers' jobs. Every hour: delete results finished more than JOBS_KEEP_DAYS ago (an ingest's keeps its text)."""
         reaped = pruned = time.monotonic()
         while self.running:
             time.sleep(1)
@@ -68,6 +68,7 @@ class Worker(db_worker.Worker):
                 return
             if time.monotonic() - reaped >= settings.JOBS_REAP_SECONDS:
                 reaped = time.monotonic()
+                self._chore(self.lease.renew)
                 self._chore(orphans_requeue)
             if time.monotonic() - pruned >= PRUNE_SECONDS:
                 pruned = time.monotonic()
