@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from jobs.process import STOP_TIMEOUT, worker_command, worker_env
+from ragsite.jobs.process import STOP_TIMEOUT, worker_command, worker_env
 from qa.models import Document, DocumentStatus
 from qa.samples import sample_documents
 from qa.services import document_delete, document_submit

@@ -1,4 +1,4 @@
-"""The knowledge base's background jobs (django-tasks; the worker is jobs/): a document's ingest.
+"""The knowledge base's background jobs (django-tasks; the worker is ragsite/jobs/): a document's ingest.
 
 Payloads are JSON: the document's id, the write's sequence number and the text to store.
 """
@@ -26,7 +26,7 @@ def job_error(task_result: TaskResult) -> str:
 
 
 def _on_task_finished(sender, task_result: TaskResult, **kwargs) -> None:
-    # One path for every failure: the job raised, or its worker died too often (jobs/lease.py).
+    # One path for every failure: the job raised, or its worker died too often (ragsite/jobs/lease.py).
     if task_result.status != TaskResultStatus.FAILED or task_result.task.func is not document_embed.func:
         return
     services.document_job_failed(

@@ -24,14 +24,14 @@ control_socket_disable = _control == "off"
 control_socket = _control if _control not in ("", "off") else str(site.VAR_DIR / "gunicorn.ctl")
 
 
-# The background job worker (document ingest): a child of the master, restarted if it dies (jobs/process.py).
+# The background job worker (document ingest): a child of the master, restarted if it dies (ragsite/jobs/process.py).
 _jobs = None
 
 
 def when_ready(server):
     global _jobs
     if site.JOBS_WORKER:
-        from jobs.process import Supervisor
+        from ragsite.jobs.process import Supervisor
 
         _jobs = Supervisor().start()
 

@@ -126,7 +126,7 @@ INSTALLED_APPS = [
     "axes",
     "django_tasks",
     "django_tasks_db",
-    "jobs",
+    "ragsite.jobs",
     "qa",
     "cache_policies",
 ]

@@ -61,7 +61,7 @@ def large_text(chars: int) -> str:
 def running_job_worker_pid() -> int:
     from django_tasks_db.models import DBTaskResult
 
-    from jobs.lease import worker_pid
+    from ragsite.jobs.lease import worker_pid
 
     job = DBTaskResult.objects.running().first()
     return worker_pid(job.worker_ids[-1]) if job else 0

@@ -6,7 +6,7 @@ import threading
 import pytest
 from django_tasks_db.models import DBTaskResult, get_date_max
 
-from jobs.lease import Lease, orphans_requeue, worker_id_new, worker_pid
+from ragsite.jobs.lease import Lease, orphans_requeue, worker_id_new, worker_pid
 from qa.models import Document
 from tests.servers import wait_until
 
@@ -61,7 +61,7 @@ def test_it_names_the_worker_process_in_its_id():
 
 
 def test_it_renews_its_lease_from_the_watch_thread_on_a_new_connection_after_losing_it():
-    from jobs.lease import _worker_gone
+    from ragsite.jobs.lease import _worker_gone
 
     lease = Lease(worker_id_new())
     lease.take()

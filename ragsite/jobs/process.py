@@ -15,7 +15,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-MANAGE = Path(__file__).resolve().parent.parent / "manage.py"
+MANAGE = Path(__file__).resolve().parents[2] / "manage.py"
 RESTART_DELAY = 2.0  # between a worker's death and its successor: a worker that dies at start must not spin
 STOP_TIMEOUT = 30.0  # a job in hand gets this long to finish on shutdown before the worker is killed
 
@@ -74,5 +74,5 @@ class Supervisor:
         try:
             proc.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
-            proc.kill()  # its job stays RUNNING until the next worker's start requeues it (jobs/lease.py)
+            proc.kill()  # its job stays RUNNING until the next worker's start requeues it (ragsite/jobs/lease.py)
             proc.wait(timeout=10)

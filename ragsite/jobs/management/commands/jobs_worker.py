@@ -1,6 +1,6 @@
 """`manage.py jobs_worker`: django-tasks-db's db_worker, plus a lease, orphan requeueing, memory given back and a parent watch.
 
-`make run` starts one from gunicorn's master (see jobs/process.py); it takes db_worker's options.
+`make run` starts one from gunicorn's master (see ragsite/jobs/process.py); it takes db_worker's options.
 """
 
 import ctypes
@@ -17,7 +17,7 @@ from django.core.management import call_command
 from django.db import connections
 from django_tasks_db.management.commands import db_worker
 
-from jobs.lease import Lease, orphans_requeue, worker_id_new
+from ragsite.jobs.lease import Lease, orphans_requeue, worker_id_new
 
 logger = logging.getLogger(__name__)
 

@@ -2,5 +2,5 @@ from django.apps import AppConfig
 
 
 class JobsConfig(AppConfig):
-    name = "jobs"
+    name = "ragsite.jobs"
     verbose_name = "Background jobs"
