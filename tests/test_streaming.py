@@ -24,9 +24,9 @@ ANSWER = "The with statement wraps a block in a context manager [1]. Its exit me
 
 @pytest.fixture
 def site(wire_kb, openai_wire, site_database_url, redis_conn):
-    # 64 threads per worker: fifty streams may all land on one of the two workers.
+    # Fifty streams may all land on one of the two workers: each has slots for 56 long requests (of 64 threads).
     env = site_env(redis_url=shared_redis_url(), database_url=site_database_url, wire_url=openai_wire.base_url,
-                   OPENAI_TIMEOUT=30, WEB_THREADS=64)
+                   OPENAI_TIMEOUT=30, WEB_THREADS=64, SINGLEFLIGHT_MAX_WAITERS=56)
     with Gunicorn(env=env, workers=2) as server:
         openai_wire.configure(answer=ANSWER)
         yield server
