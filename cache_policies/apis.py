@@ -68,7 +68,7 @@ class AskedQuestionSerializer(serializers.Serializer):
     count = serializers.IntegerField()
 
 
-NULL_WHEN_DOWN = "Null when Redis is down."
+NULL_WHEN_DOWN = "Null when the database is down (the counts are kept there, not in Redis)."
 
 
 class StatsApi(APIView):
@@ -92,7 +92,9 @@ class StatsApi(APIView):
         per_minute = StatsPointSerializer(many=True, allow_null=True, help_text="Oldest first, the current minute last.")
         per_hour = StatsPointSerializer(many=True, allow_null=True, help_text="Oldest first, the current hour last.")
         similarity = SimilarityBucketSerializer(many=True, allow_null=True, help_text="Semantic hits by similarity.")
-        questions = AskedQuestionSerializer(many=True, allow_null=True, help_text="The most repeated questions.")
+        questions = AskedQuestionSerializer(
+            many=True, allow_null=True, help_text="The most repeated questions (a recent view kept in Redis: null when Redis is down)."
+        )
         redis = RedisHealthSerializer()
 
         class Meta:

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from cache_policies.charts import histogram_chart, ratio_chart
 from cache_policies.metrics import metrics_text
 from cache_policies.models import CachePolicy, Layer
+from cache_policies.redis_advice import redis_advice
 from cache_policies.stats_selectors import stats_overview
 
 
@@ -18,12 +19,13 @@ def stats_page(request: HttpRequest) -> HttpResponse:
     overview = stats_overview(minutes=60, hours=24)
     context = {
         "overview": overview,
+        "redis_advice": redis_advice(health=overview.redis),
         "policies": CachePolicy.objects.all(),
         "layers": Layer.values,
         "saved_rows": [
-            (f"last {overview.minutes} minutes", overview.last_minutes),
-            (f"last {overview.hours} hours", overview.last_hours),
-            ("all time", overview.all_time),
+            ("last-minutes", f"last {overview.minutes} minutes", overview.last_minutes),
+            ("last-hours", f"last {overview.hours} hours", overview.last_hours),
+            ("all-time", "all time", overview.all_time),
         ],
         "minute_chart": ratio_chart(series=overview.per_minute, time_format="%H:%M") if overview.per_minute else None,
         "hour_chart": ratio_chart(series=overview.per_hour, time_format="%d %H:00") if overview.per_hour else None,
