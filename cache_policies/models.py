@@ -194,16 +194,21 @@ class StatsRollup(models.Model):
     with INSERT ... ON CONFLICT DO UPDATE, so eviction or FLUSHALL in Redis never loses a count.
     """
 
+    namespace = models.CharField(
+        max_length=50, help_text="REDIS_KEY_PREFIX of the site that counted: the bench and the tests count apart."
+    )
     period = models.CharField(max_length=6, choices=StatsPeriod.choices)
     bucket = models.BigIntegerField(help_text="Epoch minute or epoch hour; 0 for the running total.")
     name = models.CharField(max_length=100)
     value = models.BigIntegerField(default=0)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["period", "bucket", "name"], name="statsrollup_one_per_counter")]
+        constraints = [
+            models.UniqueConstraint(fields=["namespace", "period", "bucket", "name"], name="statsrollup_one_per_counter")
+        ]
 
     def __str__(self) -> str:
-        return f"{self.period} {self.bucket} {self.name}={self.value}"
+        return f"{self.namespace} {self.period} {self.bucket} {self.name}={self.value}"
 
 
 class StatsFlushBatch(models.Model):

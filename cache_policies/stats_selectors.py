@@ -156,7 +156,9 @@ def _rollup_read(*, period: str, first: int, last: int) -> dict[int, dict[str, i
     stats.flush_pending()  # this process's own recent requests first
     buckets: dict[int, dict[str, int]] = {}
     try:
-        rows = StatsRollup.objects.filter(period=period, bucket__range=(first, last)).values_list("bucket", "name", "value")
+        rows = StatsRollup.objects.filter(
+            namespace=settings.REDIS_KEY_PREFIX, period=period, bucket__range=(first, last)
+        ).values_list("bucket", "name", "value")
         for bucket, name, value in rows:
             buckets.setdefault(bucket, {})[name] = value
     except DatabaseError:

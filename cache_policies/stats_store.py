@@ -26,7 +26,7 @@ PRUNE_EVERY_SECONDS = 60
 ROWS_PER_STATEMENT = 500
 STATEMENT_TIMEOUT_MS = 5000  # a flush runs off the request path; it must still never hang its thread
 
-Row = tuple[str, int, str]  # (period, bucket, counter name)
+Row = tuple[str, str, int, str]  # (namespace, period, bucket, counter name)
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ class Batch:
 def rows_prune(rows: Counter, *, now: float) -> Counter:
     """Drop the minute and hour rows older than what is kept (counts held through a long outage)."""
     oldest = {StatsPeriod.MINUTE: int(now // 60) - MINUTES_KEPT, StatsPeriod.HOUR: int(now // 3600) - HOURS_KEPT}
-    return Counter({row: n for row, n in rows.items() if row[1] >= oldest.get(row[0], 0)})
+    return Counter({row: n for row, n in rows.items() if row[2] >= oldest.get(row[1], 0)})
 
 
 class _Store:
@@ -98,8 +98,9 @@ def _apply(cursor, batch: Batch) -> None:
         for first in range(0, len(rows), ROWS_PER_STATEMENT):
             chunk = rows[first:first + ROWS_PER_STATEMENT]
             cursor.execute(
-                f"INSERT INTO {table} (period, bucket, name, value) VALUES {', '.join(['(%s, %s, %s, %s)'] * len(chunk))} "
-                f"ON CONFLICT (period, bucket, name) DO UPDATE SET value = {table}.value + EXCLUDED.value",
+                f"INSERT INTO {table} (namespace, period, bucket, name, value) "
+                f"VALUES {', '.join(['(%s, %s, %s, %s, %s)'] * len(chunk))} "
+                f"ON CONFLICT (namespace, period, bucket, name) DO UPDATE SET value = {table}.value + EXCLUDED.value",
                 [value for row in chunk for value in row],
             )
     cursor.execute("COMMIT")

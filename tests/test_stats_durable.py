@@ -6,11 +6,13 @@ from collections import Counter
 
 import pytest
 import redis
+from django.conf import settings
 from django.core import checks
 from prometheus_client.parser import text_string_to_metric_families
 
 from cache_policies.models import StatsRollup
 from cache_policies.stats import StatsRecorder, flush_pending
+from cache_policies.stats_selectors import stats_all_time
 from cache_policies.stats_store import Batch, batch_apply
 from tests.private_valkey import PrivateValkey, valkey_of  # noqa: F401  (fixture)
 
@@ -87,11 +89,23 @@ def test_it_agrees_on_the_page_the_api_and_metrics_after_flushall(valkey_of, adm
 
 def test_it_counts_a_retried_flush_once():
     """A flush whose COMMIT went through but whose answer was lost is retried with the same batch."""
-    batch = Batch(rows=Counter({("total", 0, "requests"): 2}))
+    batch = Batch(rows=Counter({(settings.REDIS_KEY_PREFIX, "total", 0, "requests"): 2}))
 
     assert batch_apply(batch=batch) and batch_apply(batch=batch)
 
     assert StatsRollup.objects.get(period="total", name="requests").value == 2
+
+
+def test_it_counts_each_key_prefix_apart(settings):
+    """The bench (its own REDIS_KEY_PREFIX) never adds to the site's counts."""
+    _requests(2)
+    site = settings.REDIS_KEY_PREFIX
+    settings.REDIS_KEY_PREFIX = "rag-bench"
+    _requests(1)
+
+    assert stats_all_time().requests == 1
+    settings.REDIS_KEY_PREFIX = site
+    assert stats_all_time().requests == 2
 
 
 def _check_ids() -> set[str]:
