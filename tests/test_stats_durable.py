@@ -2,19 +2,25 @@
 Redis configurations that weaken a guarantee are named on the page and by `manage.py check --deploy`."""
 
 import re
+import time
 from collections import Counter
 
 import pytest
 import redis
+import requests
 from django.conf import settings
 from django.core import checks
 from prometheus_client.parser import text_string_to_metric_families
 
 from cache_policies.models import StatsRollup
-from cache_policies.stats import StatsRecorder, flush_pending
+from cache_policies.stats import FLUSH_SECONDS, StatsRecorder, flush_pending
 from cache_policies.stats_selectors import stats_all_time
 from cache_policies.stats_store import Batch, batch_apply
+from tests.openai_fixtures import openai_wire, openai_wire_server  # noqa: F401  (fixtures)
 from tests.private_valkey import PrivateValkey, valkey_of  # noqa: F401  (fixture)
+from tests.servers import (  # noqa: F401  (fixtures)
+    Gunicorn, database_proxy, proxied_database_url, shared_redis_url, site_database_url, site_env, wait_until, wire_kb,
+)
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 SAFE = ("--maxmemory", "64mb", "--maxmemory-policy", "volatile-lru")
@@ -106,6 +112,24 @@ def test_it_counts_each_key_prefix_apart(settings):
     assert stats_all_time().requests == 1
     settings.REDIS_KEY_PREFIX = site
     assert stats_all_time().requests == 2
+
+
+@pytest.mark.slow
+def test_it_keeps_the_counts_a_worker_made_while_postgres_was_down(wire_kb, openai_wire, database_proxy, redis_conn):
+    env = site_env(redis_url=shared_redis_url(), database_url=proxied_database_url(database_proxy), wire_url=openai_wire.base_url)
+    with Gunicorn(env=env, workers=1) as site:
+        ask = lambda: requests.post(site.url("/api/ask"), json={"question": "What does the with statement do?"}, timeout=30)
+        assert ask().headers["X-Cache"] == "MISS"
+        wait_until(lambda: stats_all_time().requests == 1, seconds=5, what="the first count")
+
+        database_proxy.cut()
+        assert [ask().headers.get("X-Cache") for _ in range(5)] == ["HIT"] * 5, "cached answers, counted in the worker"
+        time.sleep(3 * FLUSH_SECONDS)  # flushes that fail meanwhile keep the counts
+        assert stats_all_time().requests == 1
+        database_proxy.restore()
+
+        wait_until(lambda: stats_all_time().requests == 6, seconds=15, what="the counts held through the outage")
+    assert stats_all_time().requests == 6, "and none counted twice"
 
 
 def _check_ids() -> set[str]:
