@@ -8,7 +8,7 @@ ragsite_redis` for these alone), not before every migrate, runserver or test run
 from django.core import checks
 
 from cache_policies.redis_advice import Level, redis_advice
-from cache_policies.stats_selectors import redis_health
+from cache_policies.redis_health import redis_health
 
 _MESSAGES = {Level.INFO: checks.Info, Level.WARNING: checks.Warning}
 

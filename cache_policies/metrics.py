@@ -14,7 +14,8 @@ from prometheus_client.registry import Collector
 
 from cache_policies import stats
 from cache_policies.models import Layer
-from cache_policies.stats_selectors import RedisHealth, StatsWindow, redis_health, stats_all_time
+from cache_policies.redis_health import RedisHealth, redis_health
+from cache_policies.stats_selectors import StatsWindow, stats_all_time
 
 
 def _cache_metrics(totals: StatsWindow) -> Iterator[Metric]:

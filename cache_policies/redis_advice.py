@@ -9,7 +9,7 @@ streams, policy stamps).
 from dataclasses import dataclass
 from enum import StrEnum
 
-from cache_policies.stats_selectors import RedisHealth
+from cache_policies.redis_health import RedisHealth
 
 
 class Level(StrEnum):

@@ -1,9 +1,8 @@
-"""Reads of the counters stats.py writes, and of Redis's own INFO: for the stats page, /api/stats and /metrics.
+"""Reads of the counters stats.py writes, with Redis's health beside them: for the stats page, /api/stats and /metrics.
 
 The counts come from the durable roll-up in PostgreSQL, so all three readers see the same
 numbers whatever Redis evicted or forgot; with the database down a count selector returns None.
-The question ranking and Redis's INFO go through redis_client.call: with Redis down they are
-None or "down", never an error.
+The question ranking goes through redis_client.call: with Redis down it is None, never an error.
 
 Hit ratio of a layer = (hit + semantic_hit) / (hit + semantic_hit + miss + error). Requests that
 did not ask the layer (bypass, off) are not lookups and leave the ratio alone.
@@ -13,14 +12,14 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import DatabaseError
-from redis.exceptions import ResponseError
 
 from cache_policies import keys, redis_client, stats
 from cache_policies.models import Layer, Outcome, StatsPeriod, StatsRollup
+from cache_policies.redis_advice import RedisAdvice, redis_advice
+from cache_policies.redis_health import RedisHealth, redis_health
 
 LOOKUP_OUTCOMES = (Outcome.HIT, Outcome.SEMANTIC_HIT, Outcome.MISS, Outcome.ERROR)
 HIT_OUTCOMES = (Outcome.HIT, Outcome.SEMANTIC_HIT)
@@ -112,32 +111,6 @@ class SeriesPoint:
 
 
 @dataclass(frozen=True)
-class RedisHealth:
-    up: bool
-    embedded: bool
-    location: str
-    server: str = ""
-    version: str = ""
-    used_memory: int = 0
-    maxmemory: int = 0
-    maxmemory_policy: str = ""
-    evicted_keys: int = 0
-    expired_keys: int = 0
-    keyspace_hits: int = 0
-    keyspace_misses: int = 0
-    persistence: bool = False  # RDB snapshots or an append-only file: a restart reloads old entries
-
-    @property
-    def memory_ratio(self) -> float | None:
-        return self.used_memory / self.maxmemory if self.maxmemory else None
-
-    @property
-    def keyspace_hit_ratio(self) -> float | None:
-        lookups = self.keyspace_hits + self.keyspace_misses
-        return self.keyspace_hits / lookups if lookups else None
-
-
-@dataclass(frozen=True)
 class StatsOverview:
     minutes: int
     hours: int
@@ -149,6 +122,7 @@ class StatsOverview:
     similarity: list[SimilarityBucket] | None
     questions: list[AskedQuestion] | None
     redis: RedisHealth
+    redis_advice: list[RedisAdvice]
 
 
 def _rollup_read(*, period: str, first: int, last: int) -> dict[int, dict[str, int]] | None:
@@ -218,49 +192,12 @@ def questions_top(*, limit: int = 10) -> list[AskedQuestion] | None:
     return redis_client.call(read)
 
 
-def _location() -> str:
-    """Where Redis is, without any password the URL carries."""
-    parts = urlsplit(settings.REDIS_URL)
-    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
-
-
-def _info_read(r) -> tuple[dict, str]:
-    info = r.info()
-    try:
-        save = r.config_get("save")
-    except ResponseError:  # CONFIG renamed or refused, as on many managed services
-        save = {}
-    return info, str(save.get("save", "")) if isinstance(save, dict) else ""
-
-
-def redis_health() -> RedisHealth:
-    """Redis's INFO, within the client's socket timeout; up=False when it does not answer."""
-    read = redis_client.call(_info_read)
-    where = {"embedded": settings.EMBEDDED_REDIS, "location": _location()}
-    if read is None:
-        return RedisHealth(up=False, **where)
-    info, save = read
-    return RedisHealth(
-        up=True,
-        **where,
-        server="valkey" if "valkey_version" in info else "redis",
-        version=str(info.get("valkey_version") or info.get("redis_version", "")),
-        used_memory=int(info.get("used_memory", 0)),
-        maxmemory=int(info.get("maxmemory", 0)),
-        maxmemory_policy=str(info.get("maxmemory_policy", "")),
-        evicted_keys=int(info.get("evicted_keys", 0)),
-        expired_keys=int(info.get("expired_keys", 0)),
-        keyspace_hits=int(info.get("keyspace_hits", 0)),
-        keyspace_misses=int(info.get("keyspace_misses", 0)),
-        persistence=bool(save.strip()) or int(info.get("aof_enabled", 0)) == 1,
-    )
-
-
 def stats_overview(*, minutes: int = 60, hours: int = 24, now: float | None = None) -> StatsOverview:
     """Everything the stats page and /api/stats show: the last `minutes`, the last `hours`, all time."""
     per_minute = stats_series(unit=StatsPeriod.MINUTE, count=minutes, now=now)
     per_hour = stats_series(unit=StatsPeriod.HOUR, count=hours, now=now)
     all_time = stats_all_time()
+    health = redis_health()
     return StatsOverview(
         minutes=minutes,
         hours=hours,
@@ -271,5 +208,6 @@ def stats_overview(*, minutes: int = 60, hours: int = 24, now: float | None = No
         per_hour=per_hour,
         similarity=similarity_histogram(totals=all_time) if all_time is not None else None,
         questions=questions_top(),
-        redis=redis_health(),
+        redis=health,
+        redis_advice=redis_advice(health=health),
     )

@@ -10,7 +10,6 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from cache_policies.charts import histogram_chart, ratio_chart
 from cache_policies.metrics import metrics_text
 from cache_policies.models import CachePolicy, Layer
-from cache_policies.redis_advice import redis_advice
 from cache_policies.stats_selectors import stats_overview
 
 
@@ -19,7 +18,6 @@ def stats_page(request: HttpRequest) -> HttpResponse:
     overview = stats_overview(minutes=60, hours=24)
     context = {
         "overview": overview,
-        "redis_advice": redis_advice(health=overview.redis),
         "policies": CachePolicy.objects.all(),
         "layers": Layer.values,
         "saved_rows": [

@@ -80,6 +80,7 @@ def test_it_agrees_on_the_page_the_api_and_metrics_after_eviction(valkey_of, adm
     page = admin_client.get("/stats/").content.decode()
     assert int(re.search(r'id="redis-evicted">(\d+)<', page)[1]) >= evicted > 0
     assert 'id="advice-ragsite.W111"' in page, "an allkeys-* policy is pointed out"
+    assert [a["id"] for a in admin_client.get("/api/stats").json()["redis_advice"]] == ["ragsite.W111"]
 
 
 def test_it_agrees_on_the_page_the_api_and_metrics_after_flushall(valkey_of, admin_client):
