@@ -206,6 +206,7 @@ class StatsRollup(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["namespace", "period", "bucket", "name"], name="statsrollup_one_per_counter")
         ]
+        indexes = [models.Index(fields=["period", "bucket"], name="statsrollup_prune")]  # the expiry of old buckets
 
     def __str__(self) -> str:
         return f"{self.namespace} {self.period} {self.bucket} {self.name}={self.value}"

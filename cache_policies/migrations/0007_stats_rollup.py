@@ -28,6 +28,7 @@ class Migration(migrations.Migration):
                 ('value', models.BigIntegerField(default=0)),
             ],
             options={
+                'indexes': [models.Index(fields=['period', 'bucket'], name='statsrollup_prune')],
                 'constraints': [models.UniqueConstraint(fields=('namespace', 'period', 'bucket', 'name'), name='statsrollup_one_per_counter')],
             },
         ),
