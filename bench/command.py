@@ -36,6 +36,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--quick", action="store_true", help="Tiny sizes and few requests, for development.")
         parser.add_argument("--sizes", type=_ints, help="Synthetic cached-question counts (default 1000,10000,100000).")
+        parser.add_argument("--displacement-sizes", type=_ints, dest="displacement_sizes",
+                            help="Cached-question counts for the displacement check (default 100000,1000000).")
         parser.add_argument("--requests", type=int, help="Requests per throughput measurement (default 1500).")
         parser.add_argument("--concurrency", type=_ints, help="Throughput concurrency levels (default 1,8,32).")
         parser.add_argument("--questions", type=int, help="How many of the 20 questions to ask.")
@@ -57,7 +59,7 @@ class Command(BaseCommand):
         if opts["quick"]:
             options = replace(options, **QUICK)
         chosen = {name: opts[name] for name in (
-            "sizes", "requests", "concurrency", "questions", "rounds", "workers", "stampede_threads", "naive_max", "embed_ms", "chat_ms",
+            "sizes", "displacement_sizes", "requests", "concurrency", "questions", "rounds", "workers", "stampede_threads", "naive_max", "embed_ms", "chat_ms",
             "cluster_hits",
         ) if opts[name] is not None}
         options = replace(options, **chosen, http=not opts["skip_http"], openai=not opts["skip_openai"], scale=not opts["skip_scale"],

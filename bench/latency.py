@@ -34,6 +34,18 @@ class Observation:
 Ask = Callable[[str], tuple[str, dict]]
 
 
+def ledger_read_ms(*, n: int = 1000) -> dict:
+    """What the never-stale check adds to every request: the change-ledger read (cache_policies/freshness.py)."""
+    from cache_policies.freshness import ledger
+
+    timings = []
+    for _ in range(n):
+        start = time.perf_counter()
+        ledger.sync()
+        timings.append((time.perf_counter() - start) * 1000)
+    return summary(timings)
+
+
 def in_process_ask(question: str) -> tuple[str, dict]:
     start = time.perf_counter()
     answer = question_answer(question=question)

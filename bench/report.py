@@ -46,6 +46,10 @@ METHOD = """\
   set to shared_buffers. "near" probes are stored vectors plus noise (cosine ≈ 0.93: a candidate is found),
   "far" probes are random (none is). The naive baseline stores each vector as raw float32 under its own
   Redis key and, per lookup, SCANs the keys, GETs each and computes the cosine in numpy.
+- **Displacement check.** `invalidation._displaced_entries()` unchanged, against N synthetic cached questions
+  (k-th retrieved score 0.5) in the same shadow table, with a few planted at cosine ≈ 0.6 from the changed
+  chunks so each probe has questions to find. "edit" adds 2 new chunks (only new text is compared); "new
+  document" adds 81. Timed as the summed plan + execute of its statements (EXPLAIN ANALYZE).
 - **Machine.** {cpus} CPUs shared with other engineers' test runs: load average {load_start} at the
   start, {load_end} at the end. Absolute numbers move with that load; ratios measured side by side move less.
 """
@@ -116,6 +120,10 @@ def markdown(results: dict, targets: list[Target], plots: dict[str, Path]) -> st
     if "semantic_scale" in results:
         scale = results["semantic_scale"]
         parts += ["## Semantic lookup at scale (ms)", scale_table(scale) if "sizes" in scale else f"**Failed:** `{scale['error']}`"]
+    if "displacement" in results:
+        moved = results["displacement"]
+        parts += ["## A document change's displacement check (PostgreSQL plan + execute, ms)",
+                  displacement_table(moved) if "sizes" in moved else f"**Failed:** `{moved['error']}`"]
     if "redis_modes" in results:
         modes = results["redis_modes"]
         parts += ["## One Valkey vs a 3-master Redis Cluster: exact hits in-process",
@@ -203,6 +211,17 @@ def scale_table(scale: dict) -> str:
         ])
     return _table(["rows", "pgvector near p50 / p95", "of which PostgreSQL (plan + execute)", "pgvector far p50 / p95", "naive scan p50", "naive / pgvector",
                    "HNSW build s", "heap B/row", "HNSW B/row"], rows)
+
+
+def displacement_table(moved: dict) -> str:
+    rows = []
+    for row in moved["sizes"]:
+        for kind in ("edit", "new_document"):
+            probe = row[kind]
+            rows.append([f"{row['size']:,}", kind.replace("_", " "), probe["chunks"], probe["statements"],
+                         f"{_fmt(probe['database_ms_p50'])} / {_fmt(probe['database_ms_max'])}",
+                         f"{probe['found']} of {probe['planted']}", probe["repeats"]])
+    return _table(["cached questions", "change", "new chunks", "statements", "p50 / max", "planted questions found", "runs"], rows)
 
 
 # --- plots ------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from django.conf import settings
 
 from bench import profiles
 from bench.http import ASK_PATH, BARE_PATH, Client, ask_body
-from bench.latency import in_process_ask, latency_rounds, latency_summary
+from bench.displacement import displacement_run
+from bench.latency import in_process_ask, latency_rounds, latency_summary, ledger_read_ms
 from bench.memory import layer_memory
 from bench.percentiles import ratio
 from bench.questions import QUESTIONS, STAMPEDE, WARM_UP
@@ -36,6 +37,7 @@ class BenchOptions:
     concurrency: tuple[int, ...] = (1, 8, 32)
     workers: int = 2
     sizes: tuple[int, ...] = (1000, 10000, 100000)
+    displacement_sizes: tuple[int, ...] = (100000, 1000000)
     scale_queries: int = 200
     naive_max: int = 100000
     naive_queries: int = 3
@@ -51,7 +53,7 @@ class BenchOptions:
 
 
 QUICK = {
-    "questions": 5, "rounds": 1, "repeats": 2, "requests": 100, "concurrency": (1, 8), "sizes": (200, 1000),
+    "questions": 5, "rounds": 1, "repeats": 2, "requests": 100, "concurrency": (1, 8), "sizes": (200, 1000), "displacement_sizes": (1000,),
     "scale_queries": 20, "naive_max": 1000, "naive_queries": 2, "stampede_threads": 10, "chat_ms": (200.0, 400.0),
     "embed_ms": 100.0, "cluster_hits": 200,
 }
@@ -72,6 +74,9 @@ def bench_run(options: BenchOptions) -> dict:
                 results["semantic_scale"] = _phase(options, lambda: scale_run(
                     sizes=list(options.sizes), queries=options.scale_queries, naive_max=options.naive_max,
                     naive_queries=options.naive_queries, log=options.log,
+                ))
+                results["displacement"] = _phase(options, lambda: displacement_run(
+                    sizes=list(options.displacement_sizes), log=options.log,
                 ))
         finally:
             bench_purge()
@@ -104,6 +109,7 @@ def profile_run(profile: str, options: BenchOptions, *, wire=None) -> dict:
         observed = latency_rounds(ask=in_process_ask, questions=questions, rounds=rounds, repeats=options.repeats, purge=bench_purge)
         measured["in_process"] = {**latency_summary(observed), "samples": [o.as_dict() for o in observed]}
         measured["memory"] = layer_memory()
+        measured["ledger_read"] = ledger_read_ms()
         options.log(f"{profile}: stampede of {options.stampede_threads} in-process")
         measured["stampede_in_process"] = _stampede_in_process(options, wire)
     if options.http:

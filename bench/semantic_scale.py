@@ -12,6 +12,7 @@ a lookup SCANs the keys, GETs each one and computes the cosine in numpy.
 """
 
 import time
+from collections.abc import Iterator
 
 import numpy as np
 from django.db import connection
@@ -190,16 +191,26 @@ def naive_fits(n: int) -> bool:
 
 # --- the run -------------------------------------------------------------------------
 
-def scale_run(*, sizes: list[int], queries: int, naive_max: int, naive_queries: int, log, seed: int = 11) -> dict:
-    rng = np.random.default_rng(seed)
-    stored = unit_vectors(rng, max(sizes))
-    results, loaded, naive_loaded = [], 0, 0
+def shadow_grown(stored: np.ndarray, sizes: list[int], *, log, what: str) -> Iterator[int]:
+    """The shadow table grown to each size in turn, from stored's first rows; dropped when the loop ends."""
+    loaded = 0
     shadow_table_create()
     try:
         for size in sorted(sizes):
-            log(f"semantic lookup: {size:,} rows")
+            log(f"{what}: {size:,} rows")
             shadow_rows_add(stored[loaded:size], first_id=loaded + 1)
             loaded = size
+            yield size
+    finally:
+        shadow_table_drop()
+
+
+def scale_run(*, sizes: list[int], queries: int, naive_max: int, naive_queries: int, log, seed: int = 11) -> dict:
+    rng = np.random.default_rng(seed)
+    stored = unit_vectors(rng, max(sizes))
+    results, naive_loaded = [], 0
+    try:
+        for size in shadow_grown(stored, sizes, log=log, what="semantic lookup"):
             row = {"size": size, "index_build_s": round(shadow_indexes_build(), 2), **shadow_sizes()}
             probes = query_vectors(rng, stored[:size], queries)
             pgvector_lookups(probes["near"][:5])  # the first lookups read the index into the buffers
@@ -212,6 +223,5 @@ def scale_run(*, sizes: list[int], queries: int, naive_max: int, naive_queries: 
                 row["naive_over_pgvector"] = ratio(row["naive"]["p50"], row["pgvector"]["near"]["p50"])
             results.append(row)
     finally:
-        shadow_table_drop()
         keys_delete(pattern=f"{PREFIX}:naive:*")
     return {"threshold": THRESHOLD, "queries": queries, "naive_queries": naive_queries, "sizes": results}

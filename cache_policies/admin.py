@@ -7,8 +7,8 @@ from cache_policies.durations import DurationField, duration_format
 from cache_policies.layer_forms import layer_fieldsets, layer_help
 from cache_policies.models import Action, CachedQuestion, CachePolicy, Event, InvalidationRule, Layer, ModelPrice
 from cache_policies.policy_changes import policy_change_summary
-from cache_policies.selectors import RULE_OFF, rule_grid
-from cache_policies.services import layer_purge, question_purge, rule_set
+from cache_policies.selectors import RULE_OFF, WARMABLE_EVENTS, rule_grid
+from cache_policies.services import layer_purge, question_purge, rule_set, rule_warm_set
 from cache_policies.stats_selectors import stats_window
 
 RULE_CHOICES = {RULE_OFF, *Action.values}
@@ -93,6 +93,11 @@ class InvalidationRuleAdmin(admin.ModelAdmin):
                 sentence for event in Event.values for layer in Layer.values
                 if (action := request.POST.get(f"{event}:{layer}")) in RULE_CHOICES
                 and (sentence := rule_set(event=event, layer=layer, action=action))
+            ]
+            # After the actions: only a rule that removes dependents can warm (an unticked box is not posted).
+            changes += [
+                sentence for event in WARMABLE_EVENTS
+                if (sentence := rule_warm_set(event=event, warm=f"{event}:{Layer.RESPONSE}:warm" in request.POST))
             ]
             for sentence in changes or ["No rule changed."]:
                 self.message_user(request, sentence, messages.SUCCESS if changes else messages.INFO)

@@ -13,6 +13,7 @@ replayed when Redis answers again.
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 from django.db import DatabaseError, connection, transaction
@@ -23,6 +24,7 @@ from cache_policies import freshness, keys, redis_client
 from cache_policies.held import Held
 from cache_policies.models import Action, CachedQuestion, Event, InvalidationRule, Layer, PendingInvalidation, SeenModel
 from cache_policies.policies import policy_namespace_bump
+from cache_policies.stats_selectors import question_texts
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +45,15 @@ def _rules_apply(*, event: str) -> set[str]:
     return {layer for layer, action in rules.items() if action == Action.DEPENDENTS}
 
 
-def _purge_tagged(*, tag: str, layers: set[str]) -> int | None:
-    """Delete the members of a tag set that belong to the given layers; None if Redis is down."""
+def _purge_tagged(*, tag: str, layers: set[str], removed: "Removed | None" = None) -> int | None:
+    """Delete the members of a tag set that belong to the given layers; None if Redis is down.
+    removed, if given, collects the questions of the shared answers deleted."""
 
     def purge(r):
         members = [m.decode() for m in r.smembers(tag)]
         doomed = [m for m in members if keys.layer_of(m) in layers]
+        if removed is not None:
+            removed.questions_find(response_keys=doomed)
         if doomed:
             # The members live in other slots than the tag: UNLINK is split per slot (per node in a
             # cluster). Members leave the tag only after their entries are gone, so a failure in
@@ -65,24 +70,31 @@ _DISPLACED_SQL = """
     SELECT DISTINCT q.id FROM cache_policies_cachedquestion q, unnest(%s::vector[]) AS c(embedding)
     WHERE NOT (%s = ANY(q.document_ids)) AND 1 - (q.embedding <=> c.embedding) > q.kth_score
 """
+# Chunks compared per statement. The check is exact (a scan; the approximate HNSW index found under half of
+# the displaced questions on the bench's synthetic rows): each statement reads every cached question once, and
+# each chunk adds its distances. An edit compares only its new chunks (one statement); a large new document is
+# split so that no statement nears the statement timeout, even at a million cached questions (make bench).
+DISPLACEMENT_BATCH = 32
 
 
 def _displaced_entries(*, document_id: int, chunk_vectors: np.ndarray) -> list[CachedQuestion]:
-    """Cached questions for which one of the document's chunks now outranks their k-th source."""
-    if not len(chunk_vectors):
-        return []
+    """Cached questions for which one of the given chunks now outranks their k-th source."""
     field = VectorField()
     vectors = [field.get_prep_value(np.asarray(v, dtype=np.float32)) for v in chunk_vectors]
+    ids: set[int] = set()
     with connection.cursor() as cursor:
-        cursor.execute(_DISPLACED_SQL, [vectors, document_id])
-        ids = [row[0] for row in cursor.fetchall()]
-    return list(CachedQuestion.objects.filter(id__in=ids))
+        for start in range(0, len(vectors), DISPLACEMENT_BATCH):
+            cursor.execute(_DISPLACED_SQL, [vectors[start : start + DISPLACEMENT_BATCH], document_id])
+            ids.update(row[0] for row in cursor.fetchall())
+    return list(CachedQuestion.objects.filter(id__in=ids)) if ids else []
 
 
-def _entries_delete(*, entries: list[CachedQuestion], layers: set[str]) -> int | None:
+def _entries_delete(*, entries: list[CachedQuestion], layers: set[str], removed: "Removed | None" = None) -> int | None:
     doomed = []
     if Layer.RESPONSE in layers:
         doomed += [e.response_key for e in entries]
+        if removed is not None:
+            removed.questions_find(response_keys=doomed)
     if Layer.RETRIEVAL in layers:
         doomed += [e.retrieval_key for e in entries if e.retrieval_key]
     if not doomed:
@@ -95,31 +107,72 @@ def _entries_delete(*, entries: list[CachedQuestion], layers: set[str]) -> int |
     return deleted
 
 
-ChunkVectors = Callable[..., np.ndarray]  # given document_id, the vectors of its chunks as stored now
+class Removed:
+    """The questions of the shared answers a purge deleted, for a rule that warms after purge: read from
+    the semantic index before its rows go, else from the stats' counted texts (same sha256 as the key's)."""
+
+    def __init__(self):
+        self.questions: dict[str, str] = {}  # response key -> normalized question
+
+    def questions_find(self, *, response_keys: list[str]) -> None:
+        shared = [k for k in response_keys if keys.layer_of(k) == Layer.RESPONSE
+                  and keys.response_key_scope(k) == keys.scope_part(user_id=None, per_user=False)]
+        self.questions |= dict(CachedQuestion.objects.filter(response_key__in=shared).values_list("response_key", "question"))
+        unknown = {key.rsplit(":", 1)[-1]: key for key in shared if key not in self.questions}
+        texts = question_texts(digests=list(unknown)) if unknown else {}
+        self.questions |= {unknown[digest]: text for digest, text in texts.items()}
 
 
-def document_invalidate(*, document_id: int, event: str, chunk_vectors: ChunkVectors) -> dict[str, int]:
-    """Apply the rules for a document event. Returns counts per kind of removal."""
+def _removed_for_warming(*, event: str) -> Removed | None:
+    warm = InvalidationRule.objects.filter(
+        event=event, layer=Layer.RESPONSE, action=Action.DEPENDENTS, enabled=True, warm_after_purge=True
+    ).exists()
+    return Removed() if warm else None
+
+
+@dataclass
+class Purge:
+    """What an invalidation removed, and the questions to answer again (its rule warms after purge)."""
+
+    tagged: int = 0
+    displaced: int = 0
+    semantic_rows: int = 0
+    warm: list[str] = field(default_factory=list)
+
+
+# Given document_id, the vectors of its chunks that are new in this change (all of them, when unknown):
+# a chunk the document already had was there when every cached answer was retrieved, so it displaces none.
+ChunkVectors = Callable[..., np.ndarray]
+
+
+def document_invalidate(*, document_id: int, event: str, chunk_vectors: ChunkVectors) -> Purge:
+    """Apply the rules for a document event."""
     dependents = _rules_apply(event=event)
-    tagged = _purge_tagged(tag=keys.dependents_key(document_id=document_id), layers=dependents & TAGGED_LAYERS)
+    removed = _removed_for_warming(event=event)
+    tagged = _purge_tagged(tag=keys.dependents_key(document_id=document_id), layers=dependents & TAGGED_LAYERS,
+                           removed=removed)
     displaced = 0
     if event == Event.DOCUMENT_CHANGED and dependents & TAGGED_LAYERS:
         # No cached question, nothing to displace: skip reading the document's vectors (a bulk ingest).
         vectors = chunk_vectors(document_id=document_id) if CachedQuestion.objects.exists() else []
         entries = _displaced_entries(document_id=document_id, chunk_vectors=vectors)
-        displaced = _entries_delete(entries=entries, layers=dependents)
+        displaced = _entries_delete(entries=entries, layers=dependents, removed=removed)
     semantic_rows = 0
     if Layer.SEMANTIC in dependents:
         semantic_rows, _ = CachedQuestion.objects.filter(document_ids__contains=[document_id]).delete()
     if tagged is None or displaced is None:
         PendingInvalidation.objects.create(event=event, document_id=document_id)
         logger.warning("redis down: invalidation of document %s kept for replay", document_id)
-    return {"tagged": tagged or 0, "displaced": displaced or 0, "semantic_rows": semantic_rows}
+    warm = sorted(set(removed.questions.values())) if removed else []
+    return Purge(tagged=tagged or 0, displaced=displaced or 0, semantic_rows=semantic_rows, warm=warm)
 
 
-def template_invalidate(*, template_part: str) -> int:
+def template_invalidate(*, template_part: str) -> Purge:
     layers = _rules_apply(event=Event.PROMPT_CHANGED)
-    return _purge_tagged(tag=keys.template_dependents_key(template=template_part), layers=layers & TAGGED_LAYERS) or 0
+    removed = _removed_for_warming(event=Event.PROMPT_CHANGED)
+    tag = keys.template_dependents_key(template=template_part)
+    tagged = _purge_tagged(tag=tag, layers=layers & TAGGED_LAYERS, removed=removed) or 0
+    return Purge(tagged=tagged, warm=sorted(set(removed.questions.values())) if removed else [])
 
 
 # What this process already compared with PostgreSQL: one query per process and models, not per request.

@@ -72,8 +72,8 @@ class JsonCodec:
 
 # --- raw entries ----------------------------------------------------------------
 
-def entry_get(*, key: str) -> bytes | None:
-    return redis_client.call(lambda r: r.get(key))
+def entry_get(*, key: str, even_if_open: bool = False) -> bytes | None:
+    return redis_client.call(lambda r: r.get(key), even_if_open=even_if_open)
 
 
 def entry_set(*, key: str, data: bytes, ttl: int | None, tag_keys: Iterable[str]) -> bool:
@@ -83,8 +83,8 @@ def entry_set(*, key: str, data: bytes, ttl: int | None, tag_keys: Iterable[str]
     no MULTI or script can write them together. Order does it instead: the entry is written only
     once every tag write was acknowledged. A failure or a crash in between leaves tag members
     pointing at nothing, which an invalidation deletes harmlessly; it never leaves an entry that
-    an invalidation cannot find. An invalidation running between the two writes is the version
-    fence's case (the caller checks document versions after this returns).
+    an invalidation cannot find. An invalidation committed between the two writes is caught when the
+    entry is read: its stamp predates the change's mark (cache_policies/freshness.py).
     """
     tags = list(tag_keys)
 
@@ -171,27 +171,22 @@ class CacheLayer:
 
         return Command(queue=lambda pipe: (sent.append(time.perf_counter()), pipe.get(key)), take=take)
 
-    def get(self, key: str) -> Any | None:
-        """The stored value if this request may read it; a hit is recorded, a miss is left to the caller."""
+    def get(self, key: str, *, even_if_open: bool = False) -> Any | None:
+        """The stored value if this request may read it; a hit is recorded, a miss is left to the caller.
+
+        even_if_open: ask Redis even while this process's circuit is open (the last resort when the
+        database is down too), instead of taking the first round trip's reply.
+        """
         if not self.access.read:
             return None
         start = time.perf_counter()
-        if key in self._fetched:
+        if key in self._fetched and not even_if_open:
             raw, seconds = self._fetched.pop(key)
         else:
-            raw, seconds = entry_get(key=key), None
+            raw, seconds = entry_get(key=key, even_if_open=even_if_open), None
         value = self._decoded(raw)
         if value is not None:
             self.record(Outcome.HIT, (time.perf_counter() - start) + (seconds or 0.0))
-        return value
-
-    def rescue(self, key: str) -> Any | None:
-        """get(key) even while the Redis circuit is open: the last resort when the database is down too."""
-        if not self.access.read:
-            return None
-        value = self._decoded(redis_client.call(lambda r: r.get(key), even_if_open=True))
-        if value is not None:
-            self.record(Outcome.HIT)
         return value
 
     def store(self, key: str, value: Any, *, tags: Iterable[str] = ()) -> bool:

@@ -95,6 +95,11 @@ class InvalidationRule(models.Model):
     layer = models.CharField(max_length=20, choices=Layer.choices)
     action = models.CharField(max_length=20, choices=Action.choices, default=Action.DEPENDENTS)
     enabled = models.BooleanField(default=True)
+    warm_after_purge = models.BooleanField(
+        default=False,
+        help_text="Exact responses, only the entries that used what changed: answer the removed shared answers' "
+        "questions again at once, so their next askers get a cached answer.",
+    )
 
     class Meta:
         ordering = ["event", "layer"]

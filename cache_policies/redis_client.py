@@ -52,6 +52,12 @@ class CircuitBreaker:
     def on_recovery(self, hook: Callable[[], None]) -> None:
         self._recovery_hooks.append(hook)
 
+    def reset(self) -> None:
+        """Closed with no failures, running no recovery hook: a test's fresh start, not a recovery."""
+        with self._lock:
+            self.failures = 0
+            self.open_until = 0.0
+
 
 breaker = CircuitBreaker(retry_after=getattr(settings, "REDIS_RETRY_AFTER", 3.0))
 

@@ -48,5 +48,16 @@ def rule_set(*, event: str, layer: str, action: str) -> str | None:
     return f"{Event(event).label} → {Layer(layer).label}: {_action_label(current)} → {_action_label(action)}."
 
 
+def rule_warm_set(*, event: str, warm: bool) -> str | None:
+    """Whether the event's exact-responses rule answers the removed questions again; a sentence if it changed.
+    Only an enabled rule that removes dependents has questions to warm: others are left as they are."""
+    changed = InvalidationRule.objects.filter(
+        event=event, layer=Layer.RESPONSE, action=Action.DEPENDENTS, enabled=True
+    ).exclude(warm_after_purge=warm).update(warm_after_purge=warm)
+    if not changed:
+        return None
+    return f"{Event(event).label} → {Layer.RESPONSE.label}: warm after purge {'on' if warm else 'off'}."
+
+
 def _action_label(action: str) -> str:
     return "off" if action == RULE_OFF else Action(action).label.lower()

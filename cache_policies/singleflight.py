@@ -145,6 +145,9 @@ def _follow(lock: Lock, *, key: str, read: Callable[[], T | None], timeout: floa
             if held is None:
                 return None  # Redis went away: compute, as without a cache
             if not held:
+                # The leader may have stored its entry and released between the read above and this check.
+                if (value := read()) is not None:
+                    return value
                 if _computations(key) >= MAX_COMPUTATIONS:
                     raise AnswerPending("The answer to this question failed twice while this request waited; retry shortly.")
                 if _lock_take(lock, key=key, timeout=timeout) is not False:

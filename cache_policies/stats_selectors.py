@@ -102,6 +102,12 @@ class SimilarityBucket(NamedTuple):
 class AskedQuestion(NamedTuple):
     question: str
     count: int
+    digest: str = ""  # the sha256 it was counted under
+
+    @property
+    def complete(self) -> bool:
+        """Whether question is the whole text counted (a long one is kept cut short)."""
+        return keys.text_hash(self.question) == self.digest
 
 
 @dataclass(frozen=True)
@@ -187,9 +193,18 @@ def questions_top(*, limit: int = 10) -> list[AskedQuestion] | None:
         if not ranked:
             return []
         texts = r.hmget(keys.stats_questions_text_key(), [digest for digest, _ in ranked])
-        return [AskedQuestion((text or b"?").decode(), int(score)) for text, (_, score) in zip(texts, ranked)]
+        return [AskedQuestion((text or b"?").decode(), int(score), digest.decode())
+                for text, (digest, score) in zip(texts, ranked)]
 
     return redis_client.call(read)
+
+
+def question_texts(*, digests: list[str]) -> dict[str, str]:
+    """The counted text of each question sha256 that has its whole text kept ({} with Redis down)."""
+    stats.flush_pending()  # this process's own recent requests first
+    raw = redis_client.call(lambda r: r.hmget(keys.stats_questions_text_key(), digests)) or []
+    texts = {digest: text.decode() for digest, text in zip(digests, raw) if text}
+    return {digest: text for digest, text in texts.items() if keys.text_hash(text) == digest}
 
 
 def stats_overview(*, minutes: int = 60, hours: int = 24, now: float | None = None) -> StatsOverview:

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from cache_policies import freshness, invalidation, keys, semantic, singleflight
+from cache_policies import freshness, held, invalidation, keys, semantic, singleflight
 from cache_policies.held import Held
 from cache_policies.layers import CacheLayer, JsonCodec, Report, VectorCodec
 from cache_policies.models import Layer, Outcome, Scope
@@ -71,6 +71,20 @@ def question_answer(
     return answer
 
 
+def question_warm(*, question: str) -> Outcome:
+    """Answer a question into the shared cache ahead of its askers, as question_answer would (keys, stamps,
+    single-flight), but uncounted: its stats are never submitted, as explain's are not, so warming is no traffic.
+
+    The response layer's outcome: HIT (it was cached already), MISS or SEMANTIC_HIT (it is cached now), or
+    OFF when there is no shared answer to warm (the layer is off, or answers are cached per user).
+    """
+    req = request_begin(question=question)
+    if not req.response.policy.enabled or req.scope != keys.scope_part(user_id=None, per_user=False):
+        return Outcome.OFF
+    _answer(req)
+    return req.report.status_of(Layer.RESPONSE)
+
+
 def request_begin(
     *, question: str, user_id: int | None = None, cache_mode: str = "default", first_trip: Sequence[Command] = ()
 ) -> "_Request":
@@ -88,8 +102,18 @@ def request_end(req: "_Request", *, failed: bool) -> None:
     req.report.stats.submit()
 
 
-def _answer(req: "_Request") -> Answer:
+def response_cached(req: "_Request"):
+    """The request's cached answer, if it may read one. While PostgreSQL is down a miss can only be a 503,
+    so a Redis circuit opened by one slow reply (seconds on a loaded host) is asked anyway: a cached answer
+    beats an error. Shared by the JSON and the streamed paths."""
     cached = req.response.get(req.response_key)
+    if cached is None and held.database.is_open:
+        cached = req.response.get(req.response_key, even_if_open=True)
+    return cached
+
+
+def _answer(req: "_Request") -> Answer:
+    cached = response_cached(req)
     if cached is not None:
         return _served(req, cached)
     if not req.response.access.read:
@@ -103,9 +127,9 @@ def _answer(req: "_Request") -> Answer:
 
 
 def _rescued(req: "_Request", error: DatabaseError) -> Answer:
-    """PostgreSQL is down and the answer was not cached, or Redis was skipped: one slow reply opens its
-    circuit for seconds, and a cached answer beats a 503. Ask Redis once more, whatever its circuit says."""
-    cached = req.response.rescue(req.response_key)
+    """PostgreSQL failed during this request (after response_cached looked): ask Redis once more for the
+    answer, whatever its circuit says."""
+    cached = req.response.get(req.response_key, even_if_open=True)
     if cached is None:
         raise error
     return _served(req, cached)

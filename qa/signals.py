@@ -5,29 +5,41 @@ template parts, chunk vectors). The change is marked in the cache's ledger insid
 its commit on, nothing cached before it is served); the purges in Redis run after it commits.
 """
 
+from functools import partial
+
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 
 from cache_policies import freshness, invalidation, keys, redis_client
 from cache_policies.models import Event
 from qa.models import Document, PromptTemplate
-from qa.selectors import document_chunk_vectors
+from qa.selectors import document_chunk_texts, document_chunk_vectors
 
 
 def _on_document_saved(sender, instance, **kwargs):
-    document_id = instance.id
-    freshness.subjects_mark(subjects=[freshness.document_subject(document_id)])
-    transaction.on_commit(lambda: invalidation.document_invalidate(
-        document_id=document_id, event=Event.DOCUMENT_CHANGED, chunk_vectors=document_chunk_vectors,
-    ))
+    # The chunks are replaced after this save, in the same transaction: what it had before is read now.
+    # Only new text can displace another question's answer: an unchanged chunk was there when it was retrieved.
+    known = document_chunk_texts(document_id=instance.id)
+    _on_document_changed(instance.id, Event.DOCUMENT_CHANGED,
+                         chunk_vectors=partial(document_chunk_vectors, known_texts=known))
 
 
 def _on_document_deleted(sender, instance, **kwargs):
-    document_id = instance.id
+    _on_document_changed(instance.id, Event.DOCUMENT_DELETED)
+
+
+def _on_document_changed(document_id: int, event: Event, *, chunk_vectors=document_chunk_vectors) -> None:
     freshness.subjects_mark(subjects=[freshness.document_subject(document_id)])
-    transaction.on_commit(lambda: invalidation.document_invalidate(
-        document_id=document_id, event=Event.DOCUMENT_DELETED, chunk_vectors=document_chunk_vectors,
-    ))
+    transaction.on_commit(lambda: _warm_after(invalidation.document_invalidate(
+        document_id=document_id, event=event, chunk_vectors=chunk_vectors,
+    )))
+
+
+def _warm_after(purge: invalidation.Purge) -> None:
+    """The rule's "warm after purge": answer the removed shared answers' questions again, in the background."""
+    from qa.warming import questions_warm_later
+
+    questions_warm_later(questions=purge.warm)
 
 
 def _on_template_saved(sender, instance, **kwargs):
@@ -37,7 +49,7 @@ def _on_template_saved(sender, instance, **kwargs):
     transaction.on_commit(active_template.forget)
     if instance.version > 1:
         old = keys.template_part(name=instance.name, version=instance.version - 1)
-        transaction.on_commit(lambda: invalidation.template_invalidate(template_part=old))
+        transaction.on_commit(lambda: _warm_after(invalidation.template_invalidate(template_part=old)))
 
 
 def _on_redis_recovery() -> None:

@@ -109,7 +109,7 @@ def question_stream(
     """The answer's events. Raises before the first one, as question_answer would: refused by a rate limit,
     the database down, or AnswerPending when this process has no slot left for a long request."""
     req = pipeline.request_begin(question=question, user_id=user_id, cache_mode=cache_mode, first_trip=first_trip)
-    cached = req.response.get(req.response_key)
+    cached = pipeline.response_cached(req)
     if cached is not None:
         # A replay is as short as a JSON hit: it takes no slot, so hits stream even when streams are at their cap.
         return AnswerStream(_answer_events(pipeline.answer_served(req, cached), "replay"), hold=_Hold(req, None),

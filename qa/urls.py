@@ -11,6 +11,7 @@ urlpatterns = [
     path("api/ask/stream", apis.AskStreamApi.as_view(), name="api-ask-stream"),
     path("", views.home, name="home"),
     path("admin/explain/", admin.site.admin_view(views.explain_page), name="explain"),
+    path("admin/warm/", admin.site.admin_view(views.warm_page), name="warm"),
     path("documents/<slug:slug>/", views.document_detail, name="document-detail"),
     path("api/documents", apis.DocumentsApi.as_view(), name="documents"),
     # <str:slug>, not <slug:slug>: a malformed slug must reach the view and get a JSON 404.

@@ -1,5 +1,6 @@
-from django.contrib import admin
-from django.shortcuts import get_object_or_404, render
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
 
 from cache_policies.ratelimit import retry_after
 from cache_policies.singleflight import AnswerPending
@@ -8,10 +9,11 @@ from ragsite.errors import ProviderError
 from qa.apis import answer_headers
 from qa.explain import question_explain
 from qa.exposure import cache_status_visible
-from qa.forms import AskForm, ExplainForm
+from qa.forms import AskForm, ExplainForm, WarmForm
 from qa.models import Document
 from qa.pipeline import question_answer
 from qa.throttles import ask_wait
+from qa.warming import questions_most_asked, questions_warm, warm_refusal
 
 
 def home(request):
@@ -62,3 +64,20 @@ def explain_page(request):
     explanation = question_explain(question=form.cleaned_data["question"], user_id=request.user.id) if form.is_valid() else None
     context = {**admin.site.each_context(request), "title": "Explain a question", "form": form, "explanation": explanation}
     return render(request, "qa/explain.html", context, status=400 if form.errors else 200)
+
+
+WARM_PAGE_LISTED = 20
+
+
+def warm_page(request):
+    """Staff who may edit the cache policies (wrapped by the admin site): warm a few of the most asked
+    questions now, and see why nothing can be warmed when answers are cached per user."""
+    if not request.user.has_perm("cache_policies.change_cachepolicy"):
+        raise PermissionDenied
+    form = WarmForm(request.POST or None, choices=questions_most_asked(limit=WARM_PAGE_LISTED))
+    if request.method == "POST" and form.is_valid():
+        report = questions_warm(questions=form.cleaned_data["question"])
+        messages.add_message(request, messages.WARNING if report.refused else messages.SUCCESS, report.summary())
+        return redirect("warm")
+    context = {**admin.site.each_context(request), "title": "Warm the cache", "form": form, "refusal": warm_refusal()}
+    return render(request, "qa/warm.html", context, status=400 if form.errors else 200)

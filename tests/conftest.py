@@ -59,7 +59,8 @@ def fresh_cache_state(request, django_db_blocker):
     from cache_policies.stats import flush_pending
     from cache_policies.stats_store import rollup_delete
 
-    redis_client.breaker.record_success()
+    redis_client.breaker.reset()
+    held.database.reset()
     if request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(request.fixturenames):
         request.getfixturevalue("stats_connection")  # the test database exists from here on
         with django_db_blocker.unblock():
@@ -70,7 +71,8 @@ def fresh_cache_state(request, django_db_blocker):
     redis_client.call(lambda r: r.flushdb())
     held.forget_all()
     yield
-    redis_client.breaker.record_success()
+    redis_client.breaker.reset()
+    held.database.reset()
     held.forget_all()
 
 

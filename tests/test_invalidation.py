@@ -49,6 +49,18 @@ def test_it_drops_answers_a_new_document_now_outranks(kb, settings):
     assert after.sources[0]["document"] == "yield"
 
 
+def test_it_compares_only_an_edits_new_text_with_other_answers(kb, settings):
+    """Displacement looks at the chunks a change adds: the ones a document already had were there when
+    every cached answer was retrieved. Here IMPORT_Q's answer is made to yield to any chunk at all."""
+    settings.RETRIEVAL_TOP_K = 1
+    question_answer(question=IMPORT_Q)
+    CachedQuestion.objects.filter(question__icontains="import").update(kth_score=-1.0)
+    document_ingest(slug="with", title="The with statement, retitled", content=kb["with"].content)
+    assert question_answer(question=IMPORT_Q).cache["response"] == "hit", "no new text: nothing displaced"
+    document_ingest(slug="with", title="The with statement, retitled", content=kb["with"].content + "\n\n" + NEW_WITH)
+    assert question_answer(question=IMPORT_Q).cache["response"] == "miss", "the new paragraph displaces it"
+
+
 def test_it_drops_answers_of_a_deleted_document(kb):
     question_answer(question=WITH_Q)
     document_delete(document=kb["with"])

@@ -78,3 +78,17 @@ def test_it_serves_a_cached_answer_when_postgres_fails_while_the_redis_circuit_i
 
     with pytest.raises(OperationalError):
         question_answer(question="How does a while loop end early?")  # not cached: the error stands
+
+
+def test_it_streams_a_cached_answer_when_postgres_is_down_and_the_redis_circuit_is_open(kb):
+    """The streamed path shares the rescue: PostgreSQL known down, this process's Redis circuit open,
+    and the cached answer still replays instead of an error event."""
+    from cache_policies import held
+    from qa.streaming import question_stream
+
+    question_answer(question=QUESTION)
+    redis_client.breaker.record_failure()
+    held.database.record_failure()
+    events = b"".join(question_stream(question=QUESTION)).decode()
+    assert "event: error" not in events
+    assert '"response":"hit"' in events and "context manager" in events

@@ -76,8 +76,6 @@ def lock_holder(redis_conn) -> int | None:
     return None
 
 
-@pytest.mark.xfail(strict=False, reason="known flake, issue #17 left open: once in a full CI run the two requests on the "
-                   "killed worker got 503 answer_pending on their retry instead of the takeover's answer")
 def test_it_answers_followers_through_one_takeover_when_the_leaders_worker_is_killed(site, openai_wire, redis_conn):
     openai_wire.configure(chat_latency_ms=5000)
     with Burst(site, COLD, 6) as burst:

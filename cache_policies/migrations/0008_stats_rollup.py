@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cache_policies', '0006_freshness_ledger'),
+        ('cache_policies', '0007_rule_warm_after_purge'),
     ]
 
     operations = [
