@@ -14,6 +14,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import DatabaseError, connections
 
 from cache_policies.models import StatsFlushBatch, StatsPeriod, StatsRollup
@@ -48,6 +49,7 @@ class _Store:
         self.connection = None
         self.pid = os.getpid()
         self.pruned_at = 0.0
+        self.failed_at = -float("inf")
         self.lock = threading.Lock()
 
     def _cursor(self):
@@ -69,6 +71,10 @@ class _Store:
 
     def apply(self, batch: Batch) -> bool:
         with self.lock:
+            # After a failure, wait DB_RETRY_AFTER: a partitioned database costs a connect timeout per try, and
+            # readers flush before they read.
+            if time.monotonic() - self.failed_at < settings.DB_RETRY_AFTER:
+                return False
             try:
                 with self._cursor() as cursor:
                     _apply(cursor, batch)
@@ -78,6 +84,7 @@ class _Store:
             except DatabaseError as exc:
                 logger.warning("stats not saved yet, will retry: %s", exc)
                 self.connection.close()  # a broken connection, or one left inside the transaction: reopened next time
+                self.failed_at = time.monotonic()
                 return False
             except BaseException:
                 if self.connection is not None:
