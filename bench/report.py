@@ -16,8 +16,8 @@ STAGE_COLUMNS = ("embed", "retrieve", "generate", "total", "wall")
 METHOD = """\
 ## How this was measured
 
-- **Isolation.** Every Redis key the bench writes (cache layers, stats, DRF throttle counters, naive-scan
-  vectors) starts with `rag-bench:`, and its semantic index rows carry it in their namespace; the bench
+- **Isolation.** Every Redis key the bench writes (cache layers, question ranking, DRF throttle counters, naive-scan
+  vectors) starts with `rag-bench:`, and its semantic index rows and stats rows carry it in their namespace; the bench
   deletes exactly those before, between and after its phases. It never calls `all_purge()`/`layer_purge()`,
   which would bump the shared namespace versions and empty everyone's semantic index.
 - **Cold** = the first ask of a question after that purge: a real miss that looks up every layer, takes

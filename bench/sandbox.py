@@ -1,10 +1,10 @@
 """The bench's own corner of Redis and of the semantic index, apart from the developer's cache.
 
-Every key the bench writes starts with PREFIX (the pipeline's keys and stats, DRF's throttle
-counters, the naive-scan vectors) and its semantic index rows carry PREFIX in their namespace,
-so bench_purge() removes exactly what the bench created. Never cache_policies.services' purges
-here: they bump the shared namespace versions and empty the whole semantic index, which would
-drop the developer's cache.
+Every key the bench writes starts with PREFIX (the pipeline's keys and question ranking, DRF's
+throttle counters, the naive-scan vectors) and its semantic index rows and stats rows carry PREFIX
+in their namespace, so bench_purge() removes exactly what the bench created. Never
+cache_policies.services' purges here: they bump the shared namespace versions and empty the whole
+semantic index, which would drop the developer's cache.
 """
 
 import copy
@@ -15,7 +15,7 @@ from django.conf import settings
 from django.test import override_settings
 
 from cache_policies import held, redis_client
-from cache_policies.models import CachedQuestion
+from cache_policies.models import CachedQuestion, StatsRollup
 
 PREFIX = "rag-bench"
 SETTINGS_MODULE = "bench.server_settings"
@@ -50,9 +50,10 @@ def keys_delete(*, pattern: str) -> int:
 
 
 def bench_purge() -> int:
-    """Drop every Redis key and semantic index row the bench created; returns how many."""
+    """Drop every Redis key, semantic index row and stats row the bench created; returns how many."""
     rows, _ = CachedQuestion.objects.filter(namespace__startswith=f"{PREFIX}:").delete()
-    return keys_delete(pattern=f"{PREFIX}:*") + rows
+    counts, _ = StatsRollup.objects.filter(namespace=PREFIX).delete()
+    return keys_delete(pattern=f"{PREFIX}:*") + rows + counts
 
 
 def server_environment(**overrides: str) -> dict[str, str]:

@@ -56,13 +56,13 @@ class CachePolicyAdmin(admin.ModelAdmin):
         return "–" if policy.layer == Layer.SEMANTIC else duration_format(policy.ttl_seconds)
 
     def get_list_display(self, request):
-        # One Redis read per page rather than one per row.
+        # One read of the roll-up per page rather than one per row.
         window = stats_window(unit="minute", count=60)
 
         @admin.display(description="hit ratio, last hour")
         def hit_ratio(policy: CachePolicy) -> str:
             if window is None:
-                return "Redis down"
+                return "counts unavailable"
             layer = window.layer(policy.layer)
             return f"{layer.hit_ratio:.0%} of {layer.lookups}" if layer.lookups else "–"
 

@@ -56,6 +56,14 @@ class RedisHealthSerializer(serializers.Serializer):
     keyspace_hits = serializers.IntegerField()
     keyspace_misses = serializers.IntegerField()
     keyspace_hit_ratio = serializers.FloatField(allow_null=True)
+    persistence = serializers.BooleanField(help_text="RDB snapshots or an append-only file (a restart reloads old entries).")
+
+
+class RedisAdviceSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The system check's id (manage.py check --deploy), e.g. ragsite.W111.")
+    level = serializers.ChoiceField(choices=["info", "warning"])
+    message = serializers.CharField(help_text="What the Redis configuration weakens.")
+    hint = serializers.CharField(help_text="Why it matters and what to change.")
 
 
 class SimilarityBucketSerializer(serializers.Serializer):
@@ -68,7 +76,7 @@ class AskedQuestionSerializer(serializers.Serializer):
     count = serializers.IntegerField()
 
 
-NULL_WHEN_DOWN = "Null when Redis is down."
+NULL_WHEN_DOWN = "Null when the database is down (the counts are kept there, not in Redis)."
 
 
 class StatsApi(APIView):
@@ -92,8 +100,11 @@ class StatsApi(APIView):
         per_minute = StatsPointSerializer(many=True, allow_null=True, help_text="Oldest first, the current minute last.")
         per_hour = StatsPointSerializer(many=True, allow_null=True, help_text="Oldest first, the current hour last.")
         similarity = SimilarityBucketSerializer(many=True, allow_null=True, help_text="Semantic hits by similarity.")
-        questions = AskedQuestionSerializer(many=True, allow_null=True, help_text="The most repeated questions.")
+        questions = AskedQuestionSerializer(
+            many=True, allow_null=True, help_text="The most repeated questions (a recent view kept in Redis: null when Redis is down)."
+        )
         redis = RedisHealthSerializer()
+        redis_advice = RedisAdviceSerializer(many=True, help_text="Redis configuration that weakens a guarantee.")
 
         class Meta:
             ref_name = "Stats"

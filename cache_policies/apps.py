@@ -6,6 +6,6 @@ class CachePoliciesConfig(AppConfig):
     verbose_name = "Cache policies"
 
     def ready(self):
-        from cache_policies import invalidation
+        from cache_policies import checks, invalidation  # noqa: F401  (checks registers itself)
 
         invalidation.connect()

@@ -5,7 +5,7 @@
     rag:resp:v1:kb1:extractive:extractive-v1:tpl-default.3:k5:shared:<sha256>
     rag:dep:doc:12 / rag:dep:tpl:tpl-default.3 / rag:dep:q:<sha256>     (tag sets of the keys above)
     rag:stream:<sha256 of response key and leader token>                (a shared answer stream, a Redis Stream)
-    rag:stats:{stats}:m:<epoch minute> / rag:stats:{stats}:h:<epoch hour> / rag:stats:{stats}:total (counters)
+    rag:stats:{stats}:questions / rag:stats:{stats}:question-text     (the most asked questions; counts live in PostgreSQL)
 
 User input never forms key text: questions enter as a sha256 of their normalized form.
 """
@@ -132,30 +132,12 @@ def layer_pattern(*, layer: Layer | None = None, kind: str | None = None) -> str
     return f"{settings.REDIS_KEY_PREFIX}:{_LAYER_PART[layer] if layer else kind}:*"
 
 
-# --- stats: hashes of counters (see stats.py) ----------------------------------
+# --- stats: the question ranking (see stats.py; the counters are in PostgreSQL) -
 
 def _stats_key(*parts: object) -> str:
-    # One hash tag for every stats key: the flush script writes a minute, an hour, the running total,
-    # the histogram and the question ranking together, and a script's keys must share one slot on a
-    # Redis Cluster. One master carrying them all is cheap: each process writes once per FLUSH_SECONDS
-    # whatever the traffic, and the stats page's reads become one round trip to that master.
+    # One hash tag for both keys: the flush script writes the ranks and their texts together, and a
+    # script's keys must share one slot on a Redis Cluster.
     return ":".join([settings.REDIS_KEY_PREFIX, "stats", "{stats}", *(_part(p) for p in parts)])
-
-
-def stats_minute_key(*, epoch_minute: int) -> str:
-    return _stats_key("m", epoch_minute)
-
-
-def stats_hour_key(*, epoch_hour: int) -> str:
-    return _stats_key("h", epoch_hour)
-
-
-def stats_total_key() -> str:
-    return _stats_key("total")
-
-
-def stats_similarity_key() -> str:
-    return _stats_key("similarity")
 
 
 def stats_questions_rank_key() -> str:

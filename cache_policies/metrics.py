@@ -1,7 +1,8 @@
-"""Prometheus exposition of the Redis counters.
+"""Prometheus exposition of the cache counters and of Redis's health.
 
-The collector reads the running totals from Redis at scrape time, so every gunicorn worker
-serves the same numbers: no per-process registry, no multiprocess directory. Per-process
+The collector reads the running totals from the durable roll-up in PostgreSQL at scrape time, so
+every gunicorn worker serves the same numbers as the stats page and /api/stats, and they only ever
+go up, whatever Redis evicts or forgets: no per-process registry, no multiprocess directory. Per-process
 collectors (CPU, GC) are left out for the same reason: a scrape reaches one worker at random.
 """
 
@@ -13,7 +14,8 @@ from prometheus_client.registry import Collector
 
 from cache_policies import stats
 from cache_policies.models import Layer
-from cache_policies.stats_selectors import RedisHealth, StatsWindow, redis_health, stats_all_time
+from cache_policies.redis_health import RedisHealth, redis_health
+from cache_policies.stats_selectors import StatsWindow, stats_all_time
 
 
 def _cache_metrics(totals: StatsWindow) -> Iterator[Metric]:
@@ -62,11 +64,10 @@ class RedisStatsCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         health = redis_health()
         yield GaugeMetricFamily("ragsite_redis_up", "1 if Redis answered this scrape.", value=int(health.up))
-        if not health.up:
-            # No counters at all rather than zeros: a zero would read as a counter reset.
-            return
-        yield from _redis_metrics(health)
+        if health.up:
+            yield from _redis_metrics(health)
         totals = stats_all_time()
+        # With the database down: no counters at all rather than zeros, which would read as a counter reset.
         if totals is not None:
             yield from _cache_metrics(totals)
 

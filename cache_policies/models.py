@@ -184,3 +184,41 @@ class FreshnessMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} @{self.seq}"
+
+
+class StatsPeriod(models.TextChoices):
+    MINUTE = "minute", "Per minute (kept 24 h)"
+    HOUR = "hour", "Per hour (kept 30 days)"
+    TOTAL = "total", "Running total (kept for ever)"
+
+
+class StatsRollup(models.Model):
+    """One stats counter of one time bucket: the durable copy that the stats page, /api/stats and /metrics read.
+
+    `name` is a counter of stats.py ("response:hit", "saved:ms", "requests"...). Workers add to `value`
+    with INSERT ... ON CONFLICT DO UPDATE, so eviction or FLUSHALL in Redis never loses a count.
+    """
+
+    namespace = models.CharField(
+        max_length=50, help_text="REDIS_KEY_PREFIX of the site that counted: the bench and the tests count apart."
+    )
+    period = models.CharField(max_length=6, choices=StatsPeriod.choices)
+    bucket = models.BigIntegerField(help_text="Epoch minute or epoch hour; 0 for the running total.")
+    name = models.CharField(max_length=100)
+    value = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["namespace", "period", "bucket", "name"], name="statsrollup_one_per_counter")
+        ]
+        indexes = [models.Index(fields=["period", "bucket"], name="statsrollup_prune")]  # the expiry of old buckets
+
+    def __str__(self) -> str:
+        return f"{self.namespace} {self.period} {self.bucket} {self.name}={self.value}"
+
+
+class StatsFlushBatch(models.Model):
+    """A flush already added to StatsRollup: a flush retried after an unclear failure is not counted twice."""
+
+    id = models.UUIDField(primary_key=True)
+    applied_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -1,7 +1,8 @@
-"""Reads of the counters stats.py writes, and of Redis's own INFO: for the stats page, /api/stats and /metrics.
+"""Reads of the counters stats.py writes, with Redis's health beside them: for the stats page, /api/stats and /metrics.
 
-Every read goes through redis_client.call, so with Redis down a selector returns None and the
-callers say "Redis is down" instead of erroring.
+The counts come from the durable roll-up in PostgreSQL, so all three readers see the same
+numbers whatever Redis evicted or forgot; with the database down a count selector returns None.
+The question ranking goes through redis_client.call: with Redis down it is None, never an error.
 
 Hit ratio of a layer = (hit + semantic_hit) / (hit + semantic_hit + miss + error). Requests that
 did not ask the layer (bypass, off) are not lookups and leave the ratio alone.
@@ -11,19 +12,18 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
-from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.db import DatabaseError
 
 from cache_policies import keys, redis_client, stats
-from cache_policies.models import Layer, Outcome
+from cache_policies.models import Layer, Outcome, StatsPeriod, StatsRollup
+from cache_policies.redis_advice import RedisAdvice, redis_advice
+from cache_policies.redis_health import RedisHealth, redis_health
 
 LOOKUP_OUTCOMES = (Outcome.HIT, Outcome.SEMANTIC_HIT, Outcome.MISS, Outcome.ERROR)
 HIT_OUTCOMES = (Outcome.HIT, Outcome.SEMANTIC_HIT)
-UNITS = {
-    "minute": (60, lambda n: keys.stats_minute_key(epoch_minute=n)),
-    "hour": (3600, lambda n: keys.stats_hour_key(epoch_hour=n)),
-}
+UNIT_SECONDS = {StatsPeriod.MINUTE: 60, StatsPeriod.HOUR: 3600}
 
 
 @dataclass(frozen=True)
@@ -117,31 +117,6 @@ class SeriesPoint:
 
 
 @dataclass(frozen=True)
-class RedisHealth:
-    up: bool
-    embedded: bool
-    location: str
-    server: str = ""
-    version: str = ""
-    used_memory: int = 0
-    maxmemory: int = 0
-    maxmemory_policy: str = ""
-    evicted_keys: int = 0
-    expired_keys: int = 0
-    keyspace_hits: int = 0
-    keyspace_misses: int = 0
-
-    @property
-    def memory_ratio(self) -> float | None:
-        return self.used_memory / self.maxmemory if self.maxmemory else None
-
-    @property
-    def keyspace_hit_ratio(self) -> float | None:
-        lookups = self.keyspace_hits + self.keyspace_misses
-        return self.keyspace_hits / lookups if lookups else None
-
-
-@dataclass(frozen=True)
 class StatsOverview:
     minutes: int
     hours: int
@@ -153,34 +128,35 @@ class StatsOverview:
     similarity: list[SimilarityBucket] | None
     questions: list[AskedQuestion] | None
     redis: RedisHealth
+    redis_advice: list[RedisAdvice]
 
 
-def _ints(raw: dict[bytes, bytes]) -> dict[str, int]:
-    return {name.decode(): int(value) for name, value in raw.items()}
-
-
-def _hashes_read(hash_keys: list[str]) -> list[dict[str, int]] | None:
+def _rollup_read(*, period: str, first: int, last: int) -> dict[int, dict[str, int]] | None:
+    """{bucket: {counter: value}} for the buckets first..last of a period; None with the database down."""
     stats.flush_pending()  # this process's own recent requests first
-    def read(r):
-        pipe = r.pipeline(transaction=False)
-        for key in hash_keys:
-            pipe.hgetall(key)
-        return [_ints(raw) for raw in pipe.execute()]
-
-    return redis_client.call(read)
+    buckets: dict[int, dict[str, int]] = {}
+    try:
+        rows = StatsRollup.objects.filter(
+            namespace=settings.REDIS_KEY_PREFIX, period=period, bucket__range=(first, last)
+        ).values_list("bucket", "name", "value")
+        for bucket, name, value in rows:
+            buckets.setdefault(bucket, {})[name] = value
+    except DatabaseError:
+        return None
+    return buckets
 
 
 def stats_series(*, unit: str, count: int, now: float | None = None) -> list[SeriesPoint] | None:
     """One point per minute (or hour) for the last `count` of them, oldest first, the current one last."""
-    seconds, key_for = UNITS[unit]
+    seconds = UNIT_SECONDS[unit]
     current = int((time.time() if now is None else now) // seconds)
     numbers = range(current - count + 1, current + 1)
-    hashes = _hashes_read([key_for(n) for n in numbers])
-    if hashes is None:
+    buckets = _rollup_read(period=unit, first=numbers[0], last=current)
+    if buckets is None:
         return None
     return [
-        SeriesPoint(start=datetime.fromtimestamp(n * seconds, tz=UTC), window=StatsWindow(fields))
-        for n, fields in zip(numbers, hashes)
+        SeriesPoint(start=datetime.fromtimestamp(n * seconds, tz=UTC), window=StatsWindow(buckets.get(n, {})))
+        for n in numbers
     ]
 
 
@@ -195,17 +171,17 @@ def stats_window(*, unit: str, count: int, now: float | None = None) -> StatsWin
 
 
 def stats_all_time() -> StatsWindow | None:
-    hashes = _hashes_read([keys.stats_total_key()])
-    return StatsWindow(hashes[0]) if hashes is not None else None
+    buckets = _rollup_read(period=StatsPeriod.TOTAL, first=0, last=0)
+    return StatsWindow(buckets.get(0, {})) if buckets is not None else None
 
 
-def similarity_histogram() -> list[SimilarityBucket] | None:
+def similarity_histogram(*, totals: StatsWindow) -> list[SimilarityBucket]:
     """Semantic hits per similarity bucket, for every bucket that has any, lowest similarity first."""
-    stats.flush_pending()  # this process's own recent requests first
-    raw = redis_client.call(lambda r: r.hgetall(keys.stats_similarity_key()))
-    if raw is None:
-        return None
-    return sorted(SimilarityBucket(float(bucket), count) for bucket, count in _ints(raw).items())
+    prefix = "similarity:"
+    return sorted(
+        SimilarityBucket(float(name.removeprefix(prefix)), count)
+        for name, count in totals.fields.items() if name.startswith(prefix)
+    )
 
 
 def questions_top(*, limit: int = 10) -> list[AskedQuestion] | None:
@@ -231,45 +207,22 @@ def question_texts(*, digests: list[str]) -> dict[str, str]:
     return {digest: text for digest, text in texts.items() if keys.text_hash(text) == digest}
 
 
-def _location() -> str:
-    """Where Redis is, without any password the URL carries."""
-    parts = urlsplit(settings.REDIS_URL)
-    return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{parts.path}"
-
-
-def redis_health() -> RedisHealth:
-    info = redis_client.call(lambda r: r.info())
-    where = {"embedded": settings.EMBEDDED_REDIS, "location": _location()}
-    if info is None:
-        return RedisHealth(up=False, **where)
-    return RedisHealth(
-        up=True,
-        **where,
-        server="valkey" if "valkey_version" in info else "redis",
-        version=str(info.get("valkey_version") or info.get("redis_version", "")),
-        used_memory=int(info.get("used_memory", 0)),
-        maxmemory=int(info.get("maxmemory", 0)),
-        maxmemory_policy=str(info.get("maxmemory_policy", "")),
-        evicted_keys=int(info.get("evicted_keys", 0)),
-        expired_keys=int(info.get("expired_keys", 0)),
-        keyspace_hits=int(info.get("keyspace_hits", 0)),
-        keyspace_misses=int(info.get("keyspace_misses", 0)),
-    )
-
-
 def stats_overview(*, minutes: int = 60, hours: int = 24, now: float | None = None) -> StatsOverview:
     """Everything the stats page and /api/stats show: the last `minutes`, the last `hours`, all time."""
-    per_minute = stats_series(unit="minute", count=minutes, now=now)
-    per_hour = stats_series(unit="hour", count=hours, now=now)
+    per_minute = stats_series(unit=StatsPeriod.MINUTE, count=minutes, now=now)
+    per_hour = stats_series(unit=StatsPeriod.HOUR, count=hours, now=now)
+    all_time = stats_all_time()
+    health = redis_health()
     return StatsOverview(
         minutes=minutes,
         hours=hours,
         last_minutes=_series_sum(per_minute),
         last_hours=_series_sum(per_hour),
-        all_time=stats_all_time(),
+        all_time=all_time,
         per_minute=per_minute,
         per_hour=per_hour,
-        similarity=similarity_histogram(),
+        similarity=similarity_histogram(totals=all_time) if all_time is not None else None,
         questions=questions_top(),
-        redis=redis_health(),
+        redis=health,
+        redis_advice=redis_advice(health=health),
     )

@@ -21,9 +21,9 @@ def stats_page(request: HttpRequest) -> HttpResponse:
         "policies": CachePolicy.objects.all(),
         "layers": Layer.values,
         "saved_rows": [
-            (f"last {overview.minutes} minutes", overview.last_minutes),
-            (f"last {overview.hours} hours", overview.last_hours),
-            ("all time", overview.all_time),
+            ("last-minutes", f"last {overview.minutes} minutes", overview.last_minutes),
+            ("last-hours", f"last {overview.hours} hours", overview.last_hours),
+            ("all-time", "all time", overview.all_time),
         ],
         "minute_chart": ratio_chart(series=overview.per_minute, time_format="%H:%M") if overview.per_minute else None,
         "hour_chart": ratio_chart(series=overview.per_hour, time_format="%d %H:00") if overview.per_hour else None,

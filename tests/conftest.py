@@ -40,15 +40,34 @@ def defaults_create() -> None:
     importlib.import_module("qa.migrations.0001_initial").create_default_prompt(apps, None)
 
 
+@pytest.fixture(scope="session")
+def stats_connection(django_db_setup, django_db_blocker):
+    """The stats flush's own connection to the test database, closed before the database is dropped."""
+    from cache_policies.stats import flush_pending
+    from cache_policies.stats_store import connection_close
+
+    yield
+    with django_db_blocker.unblock():
+        flush_pending()  # now, into the test database: at exit it would go to the developer's
+    connection_close()
+
+
 @pytest.fixture(autouse=True)
-def fresh_cache_state():
-    """Each test starts with an empty test Redis db, a closed circuit and no policies held in-process."""
+def fresh_cache_state(request, django_db_blocker):
+    """Each test starts with an empty test Redis db, no counts, a closed circuit and no policies held in-process."""
     from cache_policies import held, redis_client
     from cache_policies.stats import flush_pending
+    from cache_policies.stats_store import rollup_delete
 
     redis_client.breaker.reset()
     held.database.reset()
-    flush_pending()  # an earlier test's counts must land before the wipe, not in this test's numbers
+    if request.node.get_closest_marker("django_db") or {"db", "transactional_db"} & set(request.fixturenames):
+        request.getfixturevalue("stats_connection")  # the test database exists from here on
+        with django_db_blocker.unblock():
+            # An earlier test's counts must land before the wipe, not in this test's numbers. They are written through
+            # their own autocommit connection, so the wipe holds whatever transaction the test runs in.
+            flush_pending()
+            rollup_delete()
     redis_client.call(lambda r: r.flushdb())
     held.forget_all()
     yield

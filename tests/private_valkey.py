@@ -5,6 +5,7 @@ import subprocess
 import tempfile
 import time
 
+import pytest
 import redis
 
 
@@ -47,3 +48,22 @@ class PrivateValkey:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait(5)
+
+
+@pytest.fixture
+def valkey_of(settings):
+    """Start a private Valkey with the given options and point the cache at it."""
+    from cache_policies import redis_client
+
+    servers = []
+
+    def start(*args: str) -> PrivateValkey:
+        server = PrivateValkey(*args).start()
+        servers.append(server)
+        settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": server.url}}
+        redis_client.breaker.record_success()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

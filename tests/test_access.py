@@ -235,4 +235,6 @@ def test_it_passes_the_deploy_check_except_for_the_https_only_settings():
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
-    assert set(re.findall(r"\((\w+\.[EW]\d+)\)", output)) == HTTPS_ONLY_WARNINGS, output
+    found = set(re.findall(r"\((\w+\.[EW]\d+)\)", output))
+    # ragsite.*: the Redis configuration advice, which depends on the server found (tests/test_stats_durable.py).
+    assert {check for check in found if not check.startswith("ragsite.")} == HTTPS_ONLY_WARNINGS, output

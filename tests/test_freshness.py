@@ -15,7 +15,7 @@ from qa.models import Document, PromptTemplate
 from qa.pipeline import question_answer
 from qa.services import document_delete, document_ingest, prompt_template_save
 from tests.openai_fixtures import openai_wire, openai_wire_server  # noqa: F401  (fixtures)
-from tests.private_valkey import PrivateValkey
+from tests.private_valkey import PrivateValkey, valkey_of  # noqa: F401  (fixture)
 from tests.servers import wait_until, wire_kb  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.redis]
@@ -26,23 +26,6 @@ QUESTIONS = (WITH_Q, WHILE_Q, IMPORT_Q)
 OLD_WITH = "wraps a block"
 NEW_WITH = ("The with statement is now explained differently: it calls the context manager's "
             "__enter__ and __exit__ methods around its block, and the word zebra marks this version.")
-
-
-@pytest.fixture
-def valkey_of(settings):
-    """Start a private Valkey with the given options and point the cache at it."""
-    servers = []
-
-    def start(*args: str) -> PrivateValkey:
-        server = PrivateValkey(*args).start()
-        servers.append(server)
-        settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": server.url}}
-        redis_client.breaker.record_success()
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def edits_apply() -> None:

@@ -101,7 +101,7 @@ def test_it_stores_no_pickle_anywhere(per_user, redis_conn):
     for client, question in [(alice, QUESTION), (alice, PARAPHRASE), (APIClient(), QUESTION)]:
         ask(client, question)
 
-    flush_pending()  # the stats hashes are written in the background; scan them too
+    flush_pending()  # the question ranking is written in the background; scan it too
     keys = all_keys(redis_conn)
     kinds = {redis_conn.type(key).decode() for key in keys}
     strings = [redis_conn.get(key) for key in keys if redis_conn.type(key) == b"string"]

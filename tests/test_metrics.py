@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 
 from cache_policies import redis_client
 from cache_policies.stats import StatsRecorder
+from tests.servers import site_database_url  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db]
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -88,14 +89,14 @@ def test_it_counts_the_asks_made_through_the_api(client, kb):
     assert (_events(samples, "response", "miss"), _events(samples, "response", "hit")) == (1, 1)
 
 
-def test_it_serves_what_another_process_recorded(client):
+def test_it_serves_what_another_process_recorded(client, site_database_url):
     """Two gunicorn workers are two processes: a counter flushed by one is scraped from the other."""
     script = (
         "import django; django.setup()\n"
         "from cache_policies.stats import StatsRecorder\n"
         "r = StatsRecorder(); r.layer('retrieval', 'hit', 0.003); r.add('requests'); r.flush()\n"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ragsite.settings_test"}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "ragsite.settings_test", "DATABASE_URL": site_database_url}
     subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, env=env, check=True, timeout=60)
 
     samples = _samples(client)
@@ -114,12 +115,14 @@ def test_it_reports_redis_health(client, settings):
     assert dict(info)["server"] in ("valkey", "redis")
 
 
-def test_it_leaves_the_counters_out_when_redis_is_down(client, recorded):
+def test_it_still_serves_the_counters_when_redis_is_down(client, recorded):
     redis_client.breaker.record_failure()
 
     samples = _samples(client)
 
-    assert samples == {("ragsite_redis_up", frozenset()): 0}
+    assert samples[("ragsite_redis_up", frozenset())] == 0
+    assert ("ragsite_redis_used_memory_bytes", frozenset()) not in samples
+    assert _events(samples, "response", "miss") == 2, "the counters are kept in PostgreSQL"
 
 
 def test_it_is_open_without_a_metrics_token(client):

@@ -6,7 +6,7 @@ from cache_policies import keys, stats
 from cache_policies.stats import StatsRecorder, flush_pending
 from cache_policies.stats_selectors import questions_top
 
-pytestmark = [pytest.mark.redis]
+pytestmark = [pytest.mark.redis, pytest.mark.django_db]  # the counts go to PostgreSQL, the ranking to Redis
 
 
 def _asked(text: str) -> None:
