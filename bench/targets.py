@@ -44,6 +44,7 @@ def targets_evaluate(results: dict) -> list[Target]:
         _check("openai: cold p50 / exact-hit p50, over HTTP", _get(openai, "http", "speedup", "exact_wall"), "×", "≥ 100×", lambda v: v >= 100),
         _check(f"semantic lookup p50 at {largest.get('size')} rows", _get(largest, "pgvector", "near", "p50"), "ms", "≤ 5 ms", lambda v: v <= 5),
         _check(f"pgvector vs naive Redis scan at {common[-1]['size'] if common else '-'} rows", _get(common, -1, "naive_over_pgvector"), "×", "≥ 1000×", lambda v: v >= 1000),
+        _check("local: extractive answer generation p50 (cold, in-process)", _get(local, "in_process", "phases", "cold", "stages", "generate", "p50"), "ms", "≤ 5 ms", lambda v: v <= 5),
         _check("Redis bytes per cached 384-d embedding (p50)", _get(local, "memory", "embedding", "bytes", "p50"), "B", "≤ 1.7 KB (1741 B)", lambda v: v <= EMBEDDING_BYTES_TARGET),
     ]
     for profile, data in (("local", local), ("openai", openai)):
