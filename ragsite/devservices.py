@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from django.conf import settings
@@ -93,8 +94,18 @@ def _wait_for(check, *, what: str, seconds: float = 20.0) -> None:
         time.sleep(0.05)
 
 
+def _pgserver():
+    # pgserver takes its machine-wide start lock under the user's runtime dir, read when it is imported.
+    # Without XDG_RUNTIME_DIR (root in a container, CI) platformdirs falls back to /tmp/runtime-<uid> and
+    # warns; the fallback is the same path for every process, which is all the lock needs.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set", category=UserWarning)
+        import pgserver
+    return pgserver
+
+
 def postgres_start() -> str:
-    import pgserver
+    pgserver = _pgserver()
 
     settings.PGDATA_DIR.parent.mkdir(parents=True, exist_ok=True)
     socket = settings.PGDATA_DIR / ".s.PGSQL.5432"
