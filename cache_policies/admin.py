@@ -3,7 +3,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 
-from cache_policies.durations import DurationField, duration_format
+from cache_policies.durations import OFF, DurationField, duration_format
 from cache_policies.layer_forms import layer_fieldsets, layer_help
 from cache_policies.models import Action, CachedQuestion, CachePolicy, Event, InvalidationRule, Layer, ModelPrice
 from cache_policies.policy_changes import policy_change_summary
@@ -35,6 +35,8 @@ class CachePolicyAdmin(admin.ModelAdmin):
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "ttl_seconds":
             return DurationField(label="TTL", required=True, help_text=db_field.help_text)
+        if db_field.name == "stale_seconds":
+            return DurationField(label="Serve stale for", zero=OFF, required=False, help_text=db_field.help_text)
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_form(self, request, obj=None, **kwargs):

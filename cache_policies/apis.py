@@ -15,10 +15,10 @@ from cache_policies.stats_selectors import stats_overview
 
 class StatsLayerSerializer(serializers.Serializer):
     counts = serializers.DictField(
-        child=serializers.IntegerField(), help_text="Events per outcome: hit, semantic_hit, miss, bypass, error, off."
+        child=serializers.IntegerField(), help_text="Events per outcome: hit, semantic_hit, stale, miss, bypass, error, off."
     )
-    lookups = serializers.IntegerField(help_text="hit + semantic_hit + miss + error (bypass and off did not ask).")
-    hits = serializers.IntegerField(help_text="hit + semantic_hit.")
+    lookups = serializers.IntegerField(help_text="hit + semantic_hit + stale + miss + error (bypass and off did not ask).")
+    hits = serializers.IntegerField(help_text="hit + semantic_hit + stale.")
     hit_ratio = serializers.FloatField(allow_null=True, help_text="hits / lookups; null without lookups.")
     mean_latency_ms = serializers.DictField(
         child=serializers.FloatField(), help_text="Mean time in the layer, per outcome that occurred."

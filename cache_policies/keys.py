@@ -79,6 +79,11 @@ def lock_key(*, key: str) -> str:
     return _key("lock", hashlib.sha256(key.encode()).hexdigest()[:32])
 
 
+def refresh_key(*, key: str) -> str:
+    """Held by the one request that queued the refresh of key's stale entry (serve-stale-while-revalidate)."""
+    return _key("refresh", hashlib.sha256(key.encode()).hexdigest()[:32])
+
+
 def lock_attempts_key(*, key: str) -> str:
     """How many requests took the single-flight lock for key within its lock timeout."""
     return _key("lock-attempts", hashlib.sha256(key.encode()).hexdigest()[:32])

@@ -8,7 +8,7 @@ _FIELDSETS = {
     Layer.EMBEDDING: (("Caching", {"fields": ("layer", "enabled", "ttl_seconds")}), _NAMESPACE),
     Layer.RETRIEVAL: (("Caching", {"fields": ("layer", "enabled", "ttl_seconds")}), _NAMESPACE),
     Layer.RESPONSE: (
-        ("Caching", {"fields": ("layer", "enabled", "ttl_seconds", "scope")}),
+        ("Caching", {"fields": ("layer", "enabled", "ttl_seconds", "stale_seconds", "scope")}),
         ("Concurrent identical questions", {"fields": ("lock_timeout_seconds",)}),
         _NAMESPACE,
     ),
@@ -42,6 +42,10 @@ _HELP = {
         "anyway; a shorter TTL mostly matters while the prompt or model is being tuned.",
         "scope": "Shared: an answer cached for one user is served to everyone. Per user: each user gets "
         "their own (choose this if answers ever depend on who asks).",
+        "stale_seconds": "After the TTL, the old answer is still served at once for this long (X-Cache: STALE) "
+        "while one background job answers the question again, so a popular answer never falls off a cliff. "
+        "Off: the first ask after the TTL waits for a new answer. An answer that a document, template or model "
+        "change removed is never served stale.",
         "lock_timeout_seconds": "When many people ask the same new question at once, the others wait this "
         "long for the first answer instead of each paying for their own.",
         "namespace_version": "Part of every response key: raising it drops every cached answer at once.",

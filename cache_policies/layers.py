@@ -140,10 +140,12 @@ class Report:
 
 class CacheLayer:
     def __init__(self, *, layer: Layer, policy: Policy, report: Report, codec: Codec, reported: bool = True,
-                 current: Callable[[Any], bool] = lambda value: True):
-        """current: whether a stored value may still be served (freshness.py); a refused one is a miss."""
+                 current: Callable[[Any], bool] = lambda value: True,
+                 outcome_of: Callable[[Any], Outcome] = lambda value: Outcome.HIT):
+        """current: whether a stored value may still be served (freshness.py); a refused one is a miss.
+        outcome_of: what serving a stored value counts as (a hit, or a stale hit past its TTL)."""
         self.layer, self.policy, self.report, self.codec = layer, policy, report, codec
-        self.current = current
+        self.current, self.outcome_of = current, outcome_of
         self.access = Access.of(policy=policy, mode=report.mode)
         self.reported = reported  # the semantic layer counts in the stats but reports through the response's status
         self._fetched: dict[str, tuple[bytes | None, float]] = {}  # replies of the first round trip
@@ -186,13 +188,13 @@ class CacheLayer:
             raw, seconds = entry_get(key=key, even_if_open=even_if_open), None
         value = self._decoded(raw)
         if value is not None:
-            self.record(Outcome.HIT, (time.perf_counter() - start) + (seconds or 0.0))
+            self.record(self.outcome_of(value), (time.perf_counter() - start) + (seconds or 0.0))
         return value
 
     def store(self, key: str, value: Any, *, tags: Iterable[str] = ()) -> bool:
         if not self.access.write:
             return False
-        return entry_set(key=key, data=self.codec.encode(value), ttl=self.policy.ttl, tag_keys=tags)
+        return entry_set(key=key, data=self.codec.encode(value), ttl=self.policy.kept_for, tag_keys=tags)
 
     def skipped(self) -> Outcome:
         """The outcome of a request that computed without reading: off by policy, or bypassed by its mode."""

@@ -16,6 +16,7 @@ class Outcome(models.TextChoices):
 
     HIT = "hit", "Hit"
     SEMANTIC_HIT = "semantic_hit", "Semantic hit"
+    STALE = "stale", "Stale hit (served past its TTL while one refresh runs)"
     MISS = "miss", "Miss"
     BYPASS = "bypass", "Bypassed by the request's cache mode"
     ERROR = "error", "Error"
@@ -62,6 +63,12 @@ class CachePolicy(models.Model):
     )
     lock_timeout_seconds = models.FloatField(
         default=30.0, help_text="Response layer: how long concurrent identical misses wait for the first answer."
+    )
+    stale_seconds = models.PositiveIntegerField(
+        default=0,
+        help_text="Response layer: for this long after its TTL an answer is still served at once (X-Cache: STALE) "
+        "while one background job answers the question again. 0 turns it off. An answer a change removed is "
+        "never served stale.",
     )
     updated_at = models.DateTimeField(auto_now=True)
 

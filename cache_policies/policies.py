@@ -27,10 +27,16 @@ class Policy:
     guard_contrast: bool
     guard_min_evidence: float
     lock_timeout_seconds: float
+    stale_seconds: int = 0
 
     @property
     def ttl(self) -> int | None:
         return self.ttl_seconds or None
+
+    @property
+    def kept_for(self) -> int | None:
+        """How long Redis keeps an entry: its TTL, plus the grace in which it is served stale."""
+        return self.ttl_seconds + self.stale_seconds if self.ttl_seconds else None
 
 
 _DISABLED = {
@@ -49,7 +55,7 @@ def _load() -> dict[str, Policy]:
             namespace_version=p.namespace_version, similarity_threshold=p.similarity_threshold,
             guard_min_overlap=p.guard_min_overlap, guard_contrast=p.guard_contrast,
             guard_min_evidence=p.guard_min_evidence,
-            lock_timeout_seconds=p.lock_timeout_seconds,
+            lock_timeout_seconds=p.lock_timeout_seconds, stale_seconds=p.stale_seconds,
         )
         for p in CachePolicy.objects.all()
     }

@@ -1,6 +1,6 @@
 """What an edit of a cache policy changes for users, in words the admin shows after a save."""
 
-from cache_policies.durations import duration_format
+from cache_policies.durations import OFF, duration_format
 from cache_policies.models import CachePolicy, Layer
 
 # Workers re-read the policies' version stamp every half second (policies.STAMP_CHECK_SECONDS).
@@ -17,6 +17,8 @@ _EFFECTS = {
     "guard_contrast": ("guard: contrast check", f"applies to the next lookups {_EVERYWHERE}"),
     "guard_min_evidence": ("guard: evidence agreement", f"applies to the next lookups {_EVERYWHERE}"),
     "lock_timeout_seconds": ("single-flight wait", f"applies to the next misses {_EVERYWHERE}"),
+    "stale_seconds": ("stale window", f"applies to answers stored from now on {_EVERYWHERE}; answers stored "
+                      "before keep the window they were stored with"),
 }
 _LAYER_NAMES = {Layer.EMBEDDING: "Embedding", Layer.RETRIEVAL: "Retrieval", Layer.RESPONSE: "Response",
                 Layer.SEMANTIC: "Semantic"}
@@ -25,6 +27,8 @@ _LAYER_NAMES = {Layer.EMBEDDING: "Embedding", Layer.RETRIEVAL: "Retrieval", Laye
 def _shown(field: str, value) -> str:
     if field == "ttl_seconds":
         return duration_format(value)
+    if field == "stale_seconds":
+        return duration_format(value, zero=OFF)
     if field == "lock_timeout_seconds":
         return f"{value:g} s"
     if isinstance(value, bool):

@@ -267,7 +267,8 @@ def question_index(
     if time.monotonic() - _pruned_at["t"] >= EXPIRED_PRUNE_SECONDS:
         _pruned_at["t"] = time.monotonic()
         expired_prune()
-    expires = timezone.now() + timedelta(seconds=policy.ttl_seconds) if policy.ttl_seconds else None
+    # Kept while its answer is (stale hits included, so a displacement still finds it); lookups skip stale answers.
+    expires = timezone.now() + timedelta(seconds=policy.kept_for) if policy.kept_for else None
     CachedQuestion.objects.update_or_create(
         response_key=response_key,
         defaults={

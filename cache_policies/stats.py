@@ -7,7 +7,7 @@ worker flushes when it exits. Trade-off: a worker killed with SIGKILL loses its 
 FLUSH_SECONDS of counts. Nothing is counted in Redis, so eviction, FLUSHALL or a restart of
 Redis never loses a count, and every reader sees the same numbers.
 Rows per minute (kept 24 h), per hour (kept 30 days) and a running total (kept for ever) of:
-    <layer>:<outcome>            count (outcome: hit, semantic_hit, miss, bypass, error, off)
+    <layer>:<outcome>            count (outcome: hit, semantic_hit, stale, miss, bypass, error, off)
     <layer>:<outcome>:us         summed latency in microseconds
     saved:ms / saved:tokens / saved:usd_micro / requests / errors
 and, in the running total only (for /metrics and the similarity chart):

@@ -4,8 +4,8 @@ The counts come from the durable roll-up in PostgreSQL, so all three readers see
 numbers whatever Redis evicted or forgot; with the database down a count selector returns None.
 The question ranking goes through redis_client.call: with Redis down it is None, never an error.
 
-Hit ratio of a layer = (hit + semantic_hit) / (hit + semantic_hit + miss + error). Requests that
-did not ask the layer (bypass, off) are not lookups and leave the ratio alone.
+Hit ratio of a layer = (hit + semantic_hit + stale) / (hit + semantic_hit + stale + miss + error). Requests
+that did not ask the layer (bypass, off) are not lookups and leave the ratio alone.
 """
 
 import time
@@ -21,8 +21,8 @@ from cache_policies.models import Layer, Outcome, StatsPeriod, StatsRollup
 from cache_policies.redis_advice import RedisAdvice, redis_advice
 from cache_policies.redis_health import RedisHealth, redis_health
 
-LOOKUP_OUTCOMES = (Outcome.HIT, Outcome.SEMANTIC_HIT, Outcome.MISS, Outcome.ERROR)
-HIT_OUTCOMES = (Outcome.HIT, Outcome.SEMANTIC_HIT)
+LOOKUP_OUTCOMES = (Outcome.HIT, Outcome.SEMANTIC_HIT, Outcome.STALE, Outcome.MISS, Outcome.ERROR)
+HIT_OUTCOMES = (Outcome.HIT, Outcome.SEMANTIC_HIT, Outcome.STALE)
 UNIT_SECONDS = {StatsPeriod.MINUTE: 60, StatsPeriod.HOUR: 3600}
 
 

@@ -187,7 +187,7 @@ class DocumentApi(_DocumentApi):
 
 # What the answer reports per layer (a bypassed layer reads as a miss or off; see layers.Report).
 LAYER_STATUS = [Outcome.HIT.value, Outcome.MISS.value, Outcome.OFF.value]
-RESPONSE_STATUS = [Outcome.HIT.value, Outcome.SEMANTIC_HIT.value, Outcome.MISS.value, Outcome.OFF.value]
+RESPONSE_STATUS = [Outcome.HIT.value, Outcome.SEMANTIC_HIT.value, Outcome.STALE.value, Outcome.MISS.value, Outcome.OFF.value]
 
 
 class StrictCharField(serializers.CharField):

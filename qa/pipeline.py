@@ -24,13 +24,13 @@ from cache_policies.models import Layer, Outcome, Scope
 from cache_policies.policies import all_policies
 from cache_policies.pricing import usd_for
 from cache_policies.roundtrip import Command, round_trip
-from qa import providers, retrieval
+from qa import providers, retrieval, stale
 from qa.models import PromptTemplate
 from qa.providers.base import Generation, Passage
 from qa.selectors import active_prompt_template
 from qa.services import chunk_sentence_vectors
 
-X_CACHE = {Outcome.HIT: "HIT", Outcome.SEMANTIC_HIT: "SEMANTIC-HIT"}
+X_CACHE = {Outcome.HIT: "HIT", Outcome.SEMANTIC_HIT: "SEMANTIC-HIT", Outcome.STALE: "STALE"}
 REPORTED_LAYERS = (Layer.EMBEDDING, Layer.RETRIEVAL, Layer.RESPONSE)
 # Held in-process like the policies: an exact hit should not wait on a database query.
 active_template = Held(active_prompt_template, refresh=0.5)
@@ -82,6 +82,14 @@ def question_warm(*, question: str) -> Outcome:
     if not req.response.policy.enabled or req.scope != keys.scope_part(user_id=None, per_user=False):
         return Outcome.OFF
     _answer(req)
+    return req.report.status_of(Layer.RESPONSE)
+
+
+def question_refresh(*, question: str, user_id: int | None = None) -> Outcome:
+    """Answer a question again over its stale entry (the background half of serve-stale-while-revalidate):
+    every layer recomputed and stored, as `cache: no-cache` does, and uncounted, as warming is."""
+    req = request_begin(question=question, user_id=user_id, cache_mode="no-cache")
+    _fresh(req)
     return req.report.status_of(Layer.RESPONSE)
 
 
@@ -209,14 +217,15 @@ class _Request:
         # A question's vector depends on the model only, which is in its key: nothing to check.
         self.embedding = self._layer(Layer.EMBEDDING, VectorCodec(dimensions=self.emb.dimensions), checked=False)
         self.retrieval = self._layer(Layer.RETRIEVAL, JsonCodec())
-        self.response = self._layer(Layer.RESPONSE, JsonCodec())
+        self.response = self._layer(Layer.RESPONSE, JsonCodec(), outcome_of=_response_outcome)
         self.semantic = CacheLayer(layer=Layer.SEMANTIC, policy=self.policies[Layer.SEMANTIC], report=self.report,
                                    codec=JsonCodec(), reported=False)
         self._keys_build()
 
-    def _layer(self, layer: Layer, codec, *, checked: bool = True) -> CacheLayer:
+    def _layer(self, layer: Layer, codec, *, checked: bool = True, **options) -> CacheLayer:
         current = (lambda value: freshness.ledger.current(value.get("stamp"))) if checked else (lambda value: True)
-        return CacheLayer(layer=layer, policy=self.policies[layer], report=self.report, codec=codec, current=current)
+        return CacheLayer(layer=layer, policy=self.policies[layer], report=self.report, codec=codec, current=current,
+                          **options)
 
     def _scope(self) -> str:
         """One scope for an answer's exact key and its semantic index entry: per user if either layer says so.
@@ -296,7 +305,20 @@ def _models_observe(*, emb, gen) -> bool:
     return settings.MODEL_CHANGED_FIRES and invalidation.models_observe(models={"embedding": f"{emb.provider}:{emb.model}", "llm": f"{gen.provider}:{gen.model}"})
 
 
+def _stale(cached: dict) -> bool:
+    """Past its TTL, in the grace the policy's stale_seconds gave it (Redis keeps it that much longer)."""
+    fresh_until = cached.get("fresh_until")
+    return isinstance(fresh_until, (int, float)) and time.time() > fresh_until
+
+
+def _response_outcome(cached: dict) -> Outcome:
+    return Outcome.STALE if _stale(cached) else Outcome.HIT
+
+
 def _served(req: _Request, cached: dict) -> Answer:
+    if req.report.status_of(Layer.RESPONSE) == Outcome.STALE:
+        stale.refresh_queue(question=req.question, user_id=req.user_id, key=req.response_key,
+                            guard_seconds=req.response.policy.lock_timeout_seconds)
     prompt, completion = cached.get("prompt_tokens", 0), cached.get("completion_tokens", 0)
     req.report.stats.saved(
         ms=max(0.0, cached.get("cost_ms", 0) - req.elapsed() * 1000), tokens=prompt + completion,
@@ -342,6 +364,8 @@ def _semantic_lookup(req: _Request, vector: np.ndarray, passages: list[Passage])
         if cached is None:
             semantic.entries_prune(response_keys=[candidate.entry.response_key])
             continue
+        if _stale(cached):
+            continue  # only an exact repeat is served stale (and refreshed); a paraphrase waits for fresh
         req.similarity = req.report.stats.similarity = candidate.similarity
         # Alias the answer under this question's exact key (with the same dependency tags and the same
         # stamp: what removes the original removes the alias), so a repeat is an exact hit and
@@ -372,6 +396,9 @@ def _response_store(req: _Request, generation: Generation, passages: list[Passag
         "document_versions": {str(p.document_id): p.document_version for p in passages},
         "stamp": stamp,
     }
+    policy = req.response.policy
+    if policy.stale_seconds and policy.ttl:
+        value["fresh_until"] = round(time.time() + policy.ttl, 3)
     stored = req.response.store(req.response_key, value, tags=req.tags(passages))
     if not stored or not req.semantic.policy.enabled:
         return

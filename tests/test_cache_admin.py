@@ -140,3 +140,11 @@ def test_it_saves_a_grid_cell_and_names_the_change(admin_client):
     assert not InvalidationRule.objects.get(event="document_changed", layer="response").enabled
     assert "A document is deleted → Retrieved context: only the entries that used what changed → the whole layer" in page
     assert "document_changed:response" in page and page.count("whole_layer") >= 1
+
+
+def test_it_saves_a_stale_window_as_a_duration_and_shows_off_for_none(admin_client):
+    assert 'value="off"' in _change_form(admin_client, "response")
+    page = _save(admin_client, "response", stale_seconds="15 min").content.decode()
+    assert CachePolicy.objects.get(layer="response").stale_seconds == 900
+    assert "Response stale window off → 15 min" in page
+    assert 'name="stale_seconds"' not in _change_form(admin_client, "semantic")
