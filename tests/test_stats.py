@@ -47,7 +47,7 @@ def test_it_reports_the_recorded_counts_per_layer(staff, three_requests):
     body = staff.get("/api/stats").json()
 
     response = body["last_minutes"]["layers"]["response"]
-    assert response["counts"] == {"hit": 1, "semantic_hit": 1, "miss": 1, "bypass": 0, "error": 0, "off": 0}
+    assert response["counts"] == {"hit": 1, "semantic_hit": 1, "stale": 0, "miss": 1, "bypass": 0, "error": 0, "off": 0}
     assert (response["lookups"], response["hits"], response["hit_ratio"]) == (3, 2, pytest.approx(2 / 3))
     assert response["mean_latency_ms"] == {"hit": 2.0, "semantic_hit": 20.0, "miss": 300.0}
     assert body["last_minutes"]["layers"]["embedding"]["hit_ratio"] == 0.5
