@@ -110,6 +110,9 @@ def markdown(results: dict, targets: list[Target], plots: dict[str, Path]) -> st
             parts += ["### Exact hits vs bare DRF over HTTP", throughput_table(data["throughput"])]
         if "memory" in data:
             parts += ["### Redis memory per entry (MEMORY USAGE, bytes)", memory_table(data["memory"])]
+        if "stale" in data:
+            parts += ["### Served stale (past the TTL, refreshed in the background) vs fresh exact hits, in-process (ms)",
+                      stale_table(data["stale"])]
         if "streamed" in data:
             parts += ["### Streamed over HTTP: time to first byte and to first answer text (ms)", streamed_table(data["streamed"])]
         stampedes = [(k, v) for k, v in data.items() if k.startswith("stampede_")]
@@ -224,6 +227,12 @@ def scale_table(scale: dict) -> str:
         ])
     return _table(["rows", "pgvector near p50 / p95", "of which PostgreSQL (plan + execute)", "pgvector far p50 / p95", "naive scan p50", "naive / pgvector",
                    "HNSW build s", "heap B/row", "HNSW B/row"], rows)
+
+
+def stale_table(stale: dict) -> str:
+    rows = [[name.replace("_", " "), data["n"], f"{_fmt(data['p50'])} / {_fmt(data['p95'])}", _outcomes(data["outcomes"])]
+            for name, data in (("fresh_hit", stale["fresh_hit"]), ("stale_hit", stale["stale_hit"]))]
+    return _table(["read", "n", "p50 / p95", "outcomes"], rows) + f"\n\nStale p50 / fresh p50: {_fmt(stale['stale_over_fresh_p50'], '×')}"
 
 
 def displacement_table(moved: dict) -> str:

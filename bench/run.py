@@ -21,6 +21,7 @@ from bench.questions import QUESTIONS, STAMPEDE, WARM_UP
 from bench.redis_modes import redis_modes_run
 from bench.sandbox import bench_purge, bench_settings, server_environment
 from bench.semantic_scale import scale_run
+from bench.stale import stale_run
 from bench.server import Gunicorn
 from bench.stampede import stampede_run
 from bench.streaming import streaming_run
@@ -114,6 +115,10 @@ def profile_run(profile: str, options: BenchOptions, *, wire=None) -> dict:
         measured["in_process"] = {**latency_summary(observed), "samples": [o.as_dict() for o in observed]}
         measured["memory"] = layer_memory()
         measured["ledger_read"] = ledger_read_ms()
+        if profile == profiles.OPENAI:
+            options.log(f"{profile}: stale hits beside fresh hits, in-process")
+            bench_purge()
+            measured["stale"] = stale_run(questions=[q.question for q in questions])
         options.log(f"{profile}: stampede of {options.stampede_threads} in-process")
         measured["stampede_in_process"] = _stampede_in_process(options, wire)
     if options.http:

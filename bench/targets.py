@@ -53,6 +53,8 @@ def targets_evaluate(results: dict) -> list[Target]:
         _check("displacement check of a new 81-chunk document at 1,000,000 (database time)", _get(moved, 1000000, "new_document", "database_ms_p50"),
                "ms", "completes", lambda v: True),
         _check("local: extractive answer generation p50 (cold, in-process)", _get(local, "in_process", "phases", "cold", "stages", "generate", "p50"), "ms", "≤ 5 ms", lambda v: v <= 5),
+        _check("openai: stale hit p50 / fresh exact-hit p50, in-process", _get(openai, "stale", "stale_over_fresh_p50"), "×",
+               "reported", lambda v: True),
         _check("Redis bytes per cached 384-d embedding (p50)", _get(local, "memory", "embedding", "bytes", "p50"), "B", "≤ 1.7 KB (1741 B)", lambda v: v <= EMBEDDING_BYTES_TARGET),
     ]
     for profile, data in (("local", local), ("openai", openai)):
