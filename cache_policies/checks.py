@@ -1,9 +1,13 @@
-"""`manage.py check --deploy` warnings about a Redis configuration that weakens a guarantee.
+"""`manage.py check` warnings about a Redis configuration that weakens a guarantee.
 
-A deploy check, tagged "ragsite_redis": it asks Redis for its INFO (within REDIS_SOCKET_TIMEOUT),
-so it runs when an operator checks a deployment (`check --deploy`, or `check --deploy --tag
-ragsite_redis` for these alone), not before every migrate, runserver or test run.
+Tagged "ragsite_redis" (`check --tag ragsite_redis` for these alone). They ask Redis for its INFO (within
+REDIS_SOCKET_TIMEOUT), so they answer only when the operator runs `check` itself (this app's check command,
+management/commands/check.py, turns them on), or `check --deploy`; the checks Django runs before `migrate`,
+`runserver` and other commands skip them, so those never pay a Redis round trip.
 """
+
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.core import checks
 
@@ -11,10 +15,23 @@ from cache_policies.redis_advice import Level, redis_advice
 from cache_policies.redis_health import redis_health
 
 _MESSAGES = {Level.INFO: checks.Info, Level.WARNING: checks.Warning}
+_asked = ContextVar("redis_checks_asked", default=False)
 
 
-@checks.register("ragsite_redis", deploy=True)
-def redis_configuration_check(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+@contextmanager
+def redis_checks_asked():
+    """Within it, the Redis checks ask Redis (the check command)."""
+    token = _asked.set(True)
+    try:
+        yield
+    finally:
+        _asked.reset(token)
+
+
+@checks.register("ragsite_redis")
+def redis_configuration_check(app_configs=None, include_deployment_checks=False, **kwargs) -> list[checks.CheckMessage]:
+    if not (_asked.get() or include_deployment_checks):
+        return []
     return [
         _MESSAGES[advice.level](advice.message, hint=advice.hint, id=advice.id)
         for advice in redis_advice(health=redis_health())

@@ -1,7 +1,10 @@
 """Counts kept in PostgreSQL: the stats page, /api/stats and /metrics agree after eviction and FLUSHALL;
-Redis configurations that weaken a guarantee are named on the page and by `manage.py check --deploy`."""
+Redis configurations that weaken a guarantee are named on the page and by `manage.py check`."""
 
+import os
 import re
+import subprocess
+import sys
 import time
 from collections import Counter
 
@@ -12,6 +15,7 @@ from django.conf import settings
 from django.core import checks
 from prometheus_client.parser import text_string_to_metric_families
 
+from cache_policies.checks import redis_checks_asked
 from cache_policies.models import StatsRollup
 from cache_policies.stats import FLUSH_SECONDS, StatsRecorder, flush_pending
 from cache_policies.stats_selectors import stats_all_time
@@ -134,7 +138,8 @@ def test_it_keeps_the_counts_a_worker_made_while_postgres_was_down(wire_kb, open
 
 
 def _check_ids() -> set[str]:
-    return {m.id for m in checks.run_checks(include_deployment_checks=True, tags=["ragsite_redis"])}
+    with redis_checks_asked():
+        return {m.id for m in checks.run_checks(tags=["ragsite_redis"])}
 
 
 def test_it_warns_at_check_time_about_an_allkeys_policy(valkey_of):
@@ -161,5 +166,14 @@ def test_it_says_at_check_time_that_redis_could_not_be_checked(valkey_of, admin_
 
 
 def test_it_leaves_the_redis_checks_out_of_every_other_command():
-    """migrate, runserver and the like run the checks without --deploy: no Redis round trip for them."""
+    """migrate, runserver and the like run the checks without the check command: no Redis round trip for them."""
     assert not any(m.id.startswith("ragsite.") for m in checks.run_checks())
+
+
+def test_it_warns_in_a_plain_manage_py_check(valkey_of):
+    server = valkey_of("--maxmemory", "64mb", "--maxmemory-policy", "allkeys-lru")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "RAGSITE_"))}
+    env.update(DJANGO_SETTINGS_MODULE="ragsite.settings", REDIS_URL=server.url)
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=settings.BASE_DIR, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "ragsite.W111" in result.stdout + result.stderr, result.stdout + result.stderr
