@@ -60,7 +60,8 @@ def test_it_caches_in_the_master_the_sentinel_names(site, cluster):
 def test_it_keeps_answering_through_a_failover_and_hits_on_the_promoted_replica(site, cluster):
     master, replica, sentinel = cluster
     ask(site)
-    assert ask(site).headers["X-Cache"] == "HIT"
+    before = ask(site)
+    assert before.headers["X-Cache"] == "HIT"
 
     master.kill()
     killed = time.monotonic()
@@ -74,3 +75,27 @@ def test_it_keeps_answering_through_a_failover_and_hits_on_the_promoted_replica(
     assert {r.status_code for r in replies} == {200}
     assert sentinel.master_port() == replica.port
     assert replica.client().keys("rag-test:resp:*"), "the replicated entry survived the failover"
+
+
+def test_it_serves_no_answer_an_edit_removed_after_a_failover_to_a_replica_that_missed_the_purge(site, cluster):
+    """The edit's purge never reaches this Redis (it is made from the test process, whose cache is another
+    server), as if the promoted replica had missed it: the entry is there, and the change ledger refuses it."""
+    from qa.services import document_ingest
+
+    master, replica, sentinel = cluster
+    ask(site)
+    before = ask(site)
+    assert before.headers["X-Cache"] == "HIT"
+    assert master.client().wait(1, 15000) == 1, "the replica has every write so far"
+    document_ingest(slug="with", title="The with statement",
+                    content="The with statement now reads zebra: it calls __enter__ and __exit__ around its block.")
+    assert replica.client().keys("rag-test:resp:*"), "the old answer's entry, replicated before the edit"
+    master.kill()
+    wait_until(lambda: sentinel.master_port() == replica.port, seconds=30, what="the replica's promotion", interval=0.2)
+    wait_until(lambda: requests.get(site.url("/readyz"), timeout=10).json()["redis"] == "up", seconds=30,
+               what="the site to reach the promoted replica", interval=0.2)
+    after = ask(site)
+    assert after.headers["X-Cache"] == "MISS", "the promoted replica's entry predates the edit: refused"
+    assert ask(site).headers["X-Cache"] == "HIT", "that miss read and wrote the promoted replica (its circuit closed)"
+    chunks = {s["chunk_id"] for s in after.json()["sources"]}
+    assert chunks.isdisjoint({s["chunk_id"] for s in before.json()["sources"] if s["document"] == "with"})
