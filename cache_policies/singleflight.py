@@ -148,10 +148,15 @@ def _follow(lock: Lock, *, key: str, read: Callable[[], T | None], timeout: floa
                 # The leader may have stored its entry and released between the read above and this check.
                 if (value := read()) is not None:
                     return value
-                if _computations(key) >= MAX_COMPUTATIONS:
+                if _computations(key) < MAX_COMPUTATIONS:
+                    if _lock_take(lock, key=key, timeout=timeout) is not False:
+                        return None
+                elif not redis_client.call(lambda r: r.exists(lock.name), default=False):
+                    # Counted twice and nobody holds the lock: unless the second one stored its entry just
+                    # now, both failed. (A lock held again is another follower's takeover: keep waiting.)
+                    if (value := read()) is not None:
+                        return value
                     raise AnswerPending("The answer to this question failed twice while this request waited; retry shortly.")
-                if _lock_take(lock, key=key, timeout=timeout) is not False:
-                    return None
             time.sleep(pause)
             pause = min(pause * 1.5, POLL_MAX_SECONDS)
     finally:
@@ -183,7 +188,10 @@ def claim(*, key: str, timeout: float) -> Claim:
 
 
 def claim_after_leader(*, key: str, timeout: float) -> Claim:
-    """The leader is gone without an entry: take over, at most MAX_COMPUTATIONS times per lock timeout."""
+    """The leader is gone without an entry: follow another follower that took over already, else take over,
+    at most MAX_COMPUTATIONS times per lock timeout."""
+    if (leader := leader_of(key=key)) is not None:
+        return Claim(lock=None, leader=leader)
     if _computations(key) >= MAX_COMPUTATIONS:
         raise AnswerPending("The answer to this question failed twice while this request waited; retry shortly.")
     return claim(key=key, timeout=timeout)
