@@ -81,6 +81,8 @@ def test_it_finishes_a_refresh_whose_job_worker_was_killed(sites, openai_wire):
     openai_wire.configure(chat_latency_ms=0)
 
     wait_until(lambda: refreshed(sites[1]), seconds=90, what="the restarted worker's refresh")
-    job = DBTaskResult.objects.get(pk=running.pk)
-    assert job.status == "SUCCESSFUL" and len(job.worker_ids) == 2, "requeued once, run by the restarted worker"
+    # The answer is stored before the job's row says it succeeded.
+    job = wait_until(lambda: DBTaskResult.objects.filter(pk=running.pk, status="SUCCESSFUL").first(), seconds=30,
+                     what="the job's result")
+    assert len(job.worker_ids) == 2, "requeued once, run by the restarted worker"
     assert openai_wire.counts["chat"] == 3, "the killed refresh's call and the rerun's"
