@@ -1,6 +1,7 @@
-"""The knowledge base's background jobs (django-tasks; the worker is ragsite/jobs/): a document's ingest.
+"""The knowledge base's background jobs (django-tasks; the worker is ragsite/jobs/): a document's ingest, and
+the warming after a purge (a stale answer's refresh is in qa/stale.py).
 
-Payloads are JSON: the document's id, the write's sequence number and the text to store.
+Payloads are JSON: the document's id, the write's sequence number and the text to store; the questions to warm.
 """
 
 from django_tasks import TaskResult, TaskResultStatus, task
@@ -17,6 +18,14 @@ def document_embed(*, document_id: int, ingest_seq: int, title: str, content: st
     return services.document_job_run(
         document_id=document_id, ingest_seq=ingest_seq, title=title, content=content, source=source,
     )
+
+
+@task()
+def questions_warm_job(*, questions: list[str]) -> str:
+    """Warm after purge: answer again the questions whose shared answers a purge removed (qa/warming.py)."""
+    from qa.warming import questions_warm
+
+    return questions_warm(questions=questions).summary()
 
 
 def job_error(task_result: TaskResult) -> str:

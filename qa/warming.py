@@ -8,14 +8,12 @@ with answers cached per user there is no entry another user would read.
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from django.db import connections
 
 from cache_policies import redis_client
 from cache_policies.models import Layer, Outcome, Scope
@@ -143,25 +141,18 @@ def _line_question(line: str, *, where: str) -> str:
     return question.strip()
 
 
-def questions_warm_later(*, questions: list[str]) -> threading.Thread | None:
-    """Warm the questions of answers a purge removed (the rule's "warm after purge"), in a thread of this process,
-    so the change that purged them is not held up: at most AFTER_PURGE_MAX, at the default rate.
-
-    Best effort: a process that stops meanwhile drops the rest, and their next askers compute them, as without warming.
-    """
+def questions_warm_later(*, questions: list[str]) -> bool:
+    """Queue the warming of the questions of answers a purge removed (the rule's "warm after purge"), at most
+    AFTER_PURGE_MAX, at the default rate, as a job (qa/tasks.py): the change that purged them is not held up,
+    and a worker that dies leaves the job to the next one. Whether it was queued (a failure is logged: their
+    next askers compute them, as without warming)."""
     if not questions:
-        return None
-    thread = threading.Thread(target=_warm_quietly, args=(questions[:AFTER_PURGE_MAX],), daemon=True,
-                              name="warm-after-purge")
-    thread.start()
-    return thread
+        return False
+    from qa.tasks import questions_warm_job
 
-
-def _warm_quietly(questions: list[str]) -> None:
     try:
-        report = questions_warm(questions=questions)
-        logger.info("warm after purge: %s", report.summary())
+        questions_warm_job.enqueue(questions=questions[:AFTER_PURGE_MAX])
     except Exception:
-        logger.exception("warm after purge failed")
-    finally:
-        connections.close_all()  # this thread's own connection
+        logger.exception("could not queue the warming after a purge")
+        return False
+    return True
