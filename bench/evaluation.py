@@ -154,7 +154,7 @@ class RateRow:
     def __str__(self) -> str:
         low, high = wilson_interval(hits=self.hits, n=self.n)
         share = self.hits / self.n if self.n else 0.0
-        return f"{self.label:40} {self.hits:4} of {self.n:<4} {share:6.1%}  95% CI [{low:.1%}, {high:.1%}]"
+        return f"{self.label:44} {self.hits:4} of {self.n:<4} {share:6.1%}  95% CI [{low:.1%}, {high:.1%}]"
 
 
 def _served_rows(*, outcomes: list[PairOutcome], threshold: float, label: str, group) -> list[RateRow]:
