@@ -5,7 +5,9 @@ is asked and either served from the semantic layer or not. The similarity and th
 without a threshold are recorded too, so every threshold can be judged without re-running the pairs.
 """
 
+import hashlib
 import json
+from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import numpy as np
 from django.conf import settings
 
 from cache_policies import keys, semantic
+from cache_policies.calibration import Decision, wilson_interval
 from cache_policies.models import CachedQuestion, Layer, Outcome
 from cache_policies.policies import policy_for
 from cache_policies.services import question_purge
@@ -29,6 +32,8 @@ class Pair:
     a: str
     b: str
     same: bool
+    kind: str = ""
+    domain: str = ""
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,10 @@ class PairOutcome:
     served: bool
     similarity: float
     rejection: str | None  # the guard's verdict with the threshold at 0; None means it would serve
+
+    @property
+    def decision(self) -> Decision:
+        return Decision(similarity=self.similarity, guard_passes=self.rejection is None, same=self.pair.same)
 
 
 @dataclass(frozen=True)
@@ -48,7 +57,26 @@ class SweepRow:
 
 def pairs_load(*, path: str | Path) -> list[Pair]:
     lines = Path(path).read_text().splitlines()
-    return [Pair(a=row["a"], b=row["b"], same=bool(row["same"])) for row in map(json.loads, filter(str.strip, lines))]
+    return [
+        Pair(a=row["a"], b=row["b"], same=bool(row["same"]), kind=row.get("kind", ""), domain=row.get("domain", ""))
+        for row in map(json.loads, filter(str.strip, lines))
+    ]
+
+
+def pairs_split(*, pairs: list[Pair]) -> tuple[list[Pair], list[Pair]]:
+    """(tune, held out): within each kind, domain and label, pairs in the order of their hash alternate halves.
+
+    The hash of the pair's text, not its line, decides, so adding or moving lines keeps most pairs where they were.
+    """
+    strata = defaultdict(list)
+    for pair in pairs:
+        strata[(pair.kind, pair.domain, pair.same)].append(pair)
+    halves = ([], [])
+    for _, stratum in sorted(strata.items()):
+        ordered = sorted(stratum, key=lambda p: hashlib.sha256(f"{p.a}\n{p.b}".encode()).hexdigest())
+        for i, pair in enumerate(ordered):
+            halves[i % 2].append(pair)
+    return halves
 
 
 def _guard_verdict(*, pair: Pair) -> tuple[float, str | None]:
@@ -101,14 +129,11 @@ def hit_rates(*, outcomes: list[PairOutcome]) -> tuple[float, float]:
 
 
 def threshold_sweep(*, outcomes: list[PairOutcome], thresholds: list[float] = SWEEP) -> list[SweepRow]:
-    def served(o: PairOutcome, threshold: float) -> bool:
-        return o.rejection is None and o.similarity >= threshold
-
     return [
         SweepRow(
             threshold=t,
-            same_hit_rate=_rate([served(o, t) for o in outcomes if o.pair.same]),
-            false_hit_rate=_rate([served(o, t) for o in outcomes if not o.pair.same]),
+            same_hit_rate=_rate([o.decision.served(t) for o in outcomes if o.pair.same]),
+            false_hit_rate=_rate([o.decision.served(t) for o in outcomes if not o.pair.same]),
         )
         for t in thresholds
     ]
@@ -118,3 +143,37 @@ def threshold_recommend(*, sweep: list[SweepRow], target_false_hit: float) -> Sw
     """The lowest threshold whose false-hit rate meets the target (it serves the most same-answer pairs)."""
     meeting = [row for row in sweep if row.false_hit_rate <= target_false_hit + 1e-9]
     return min(meeting, key=lambda row: row.threshold, default=None)
+
+
+@dataclass(frozen=True)
+class RateRow:
+    label: str
+    hits: int
+    n: int
+
+    def __str__(self) -> str:
+        low, high = wilson_interval(hits=self.hits, n=self.n)
+        share = self.hits / self.n if self.n else 0.0
+        return f"{self.label:44} {self.hits:4} of {self.n:<4} {share:6.1%}  95% CI [{low:.1%}, {high:.1%}]"
+
+
+def _served_rows(*, outcomes: list[PairOutcome], threshold: float, label: str, group) -> list[RateRow]:
+    groups = defaultdict(list)
+    for o in outcomes:
+        groups[group(o.pair)].append(o.decision.served(threshold))
+    return [RateRow(f"{label} {name}", sum(hits), len(hits)) for name, hits in sorted(groups.items())]
+
+
+def split_report(*, outcomes: list[PairOutcome], threshold: float) -> list[RateRow]:
+    """At a threshold: same-answer pairs served per domain and kind, different-answer pairs served per kind
+    (wrong answers), all different-answer pairs, and the wrong share of what was served."""
+    same = [o for o in outcomes if o.pair.same]
+    different = [o for o in outcomes if not o.pair.same]
+    served = [o for o in outcomes if o.decision.served(threshold)]
+    return [
+        *_served_rows(outcomes=same, threshold=threshold, label="same-answer served, domain", group=lambda p: p.domain or "-"),
+        *_served_rows(outcomes=same, threshold=threshold, label="same-answer served, kind", group=lambda p: p.kind or "-"),
+        *_served_rows(outcomes=different, threshold=threshold, label="wrong (different served), kind", group=lambda p: p.kind or "-"),
+        RateRow("wrong: different-answer pairs served", sum(o.decision.served(threshold) for o in different), len(different)),
+        RateRow("wrong: share of served hits", sum(not o.pair.same for o in served), len(served)),
+    ]

@@ -20,7 +20,7 @@ class CachePolicyAdmin(admin.ModelAdmin):
     """One row per layer (a migration keeps them): edited, never added, deleted or moved to another layer."""
 
     list_display_links = ("layer",)
-    readonly_fields = ("layer", "updated_at")
+    readonly_fields = ("layer", "updated_at", "threshold_derivation")
     actions = ["purge_layers"]
 
     def has_add_permission(self, request):
@@ -49,6 +49,8 @@ class CachePolicyAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         # Saving needs no service: the post_save signal tells every worker to re-read the policies.
         before = {field: form.initial.get(field) for field in form.changed_data}
+        if "similarity_threshold" in form.changed_data:
+            obj.threshold_derivation = ""  # set by hand now, not derived from the budget
         super().save_model(request, obj, form, change)
         for sentence in policy_change_summary(layer=obj.layer, before=before, after=obj):
             self.message_user(request, sentence, messages.SUCCESS)

@@ -15,6 +15,7 @@ _FIELDSETS = {
     # A cached question lives as long as the exact response it points to: the semantic layer has no TTL.
     Layer.SEMANTIC: (
         ("Matching", {"fields": ("layer", "enabled", "scope", "similarity_threshold")}),
+        ("Wrong-answer budget", {"fields": ("max_wrong_rate", "threshold_derivation")}),
         ("False-hit guard", {"fields": ("guard_min_overlap", "guard_contrast", "guard_min_evidence")}),
         _NAMESPACE,
     ),
@@ -57,6 +58,12 @@ _HELP = {
         "the user's own earlier questions count.",
         "similarity_threshold": "Higher: fewer reworded questions are served from the cache, and fewer wrong "
         "answers. Lower: more hits, each still checked by the guard.",
+        "max_wrong_rate": "Your budget: the share of served semantic hits that may be wrong (0.01 = 1 in 100). "
+        "manage.py semantic_eval --pairs FILE --split --apply derives the loosest similarity threshold whose "
+        "wrong share, measured on half the labelled pairs, is within it with 95 % confidence, and stores it above. "
+        "Editing the budget here changes nothing served until that runs again.",
+        "threshold_derivation": "How the similarity threshold was derived from the budget; empty once the threshold "
+        "is set by hand.",
         "guard_min_overlap": "The share of the cached answer's sources the new question must also retrieve "
         "(0 turns this check off).",
         "guard_contrast": "Refuse a cached answer when the questions differ in a negation, a number, an "

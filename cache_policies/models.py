@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
@@ -60,6 +61,15 @@ class CachePolicy(models.Model):
         default=0.78,
         help_text="Semantic layer: how well the sentence that best answers one question must answer the other, "
         "relative to its own best (0 disables the evidence check).",
+    )
+    max_wrong_rate = models.FloatField(
+        default=0.01, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Semantic layer: the share of served semantic hits allowed to be wrong. semantic_eval --split "
+        "--apply derives the similarity threshold from it on labelled pairs.",
+    )
+    threshold_derivation = models.CharField(
+        max_length=300, blank=True, editable=False,
+        help_text="Semantic layer: how the similarity threshold was last derived from the budget (empty: set by hand).",
     )
     lock_timeout_seconds = models.FloatField(
         default=30.0, help_text="Response layer: how long concurrent identical misses wait for the first answer."

@@ -16,6 +16,8 @@ _EFFECTS = {
     "guard_min_overlap": ("guard: sources overlap", f"applies to the next lookups {_EVERYWHERE}"),
     "guard_contrast": ("guard: contrast check", f"applies to the next lookups {_EVERYWHERE}"),
     "guard_min_evidence": ("guard: evidence agreement", f"applies to the next lookups {_EVERYWHERE}"),
+    "max_wrong_rate": ("wrong-answer budget", "kept for the next derivation (semantic_eval --split --apply); "
+                       "nothing served changes until the threshold does"),
     "lock_timeout_seconds": ("single-flight wait", f"applies to the next misses {_EVERYWHERE}"),
     "stale_seconds": ("stale window", f"applies to answers stored from now on {_EVERYWHERE}; answers stored "
                       "before keep the window they were stored with"),
@@ -31,6 +33,8 @@ def _shown(field: str, value) -> str:
         return duration_format(value, zero=OFF)
     if field == "lock_timeout_seconds":
         return f"{value:g} s"
+    if field == "max_wrong_rate":
+        return f"{value:.1%}"
     if isinstance(value, bool):
         return "on" if value else "off"
     return f"{value:g}" if isinstance(value, float) else str(value)

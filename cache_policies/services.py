@@ -1,7 +1,8 @@
 """Operator actions on the cache: the admin, the cache_purge command and the purge API call these."""
 
 from cache_policies import freshness, keys, layers, redis_client
-from cache_policies.models import Action, CachedQuestion, Event, InvalidationRule, Layer
+from cache_policies.calibration import Derived
+from cache_policies.models import Action, CachedQuestion, CachePolicy, Event, InvalidationRule, Layer
 from cache_policies.policies import policy_namespace_bump
 from cache_policies.selectors import RULE_OFF
 
@@ -61,3 +62,16 @@ def rule_warm_set(*, event: str, warm: bool) -> str | None:
 
 def _action_label(action: str) -> str:
     return "off" if action == RULE_OFF else Action(action).label.lower()
+
+
+def semantic_threshold_apply(*, derived: Derived, max_wrong_rate: float) -> CachePolicy:
+    """Store a threshold derived from the wrong-answer budget, and how it was derived (the save tells every worker)."""
+    policy = CachePolicy.objects.get(layer=Layer.SEMANTIC)
+    policy.max_wrong_rate = max_wrong_rate
+    policy.similarity_threshold = derived.threshold
+    policy.threshold_derivation = (
+        f"{derived.threshold:.2f} derived from {derived.pairs} labelled pairs for a budget of {max_wrong_rate:.1%}: "
+        f"{derived.served} served, {derived.wrong} wrong, wrong share at most {derived.wrong_upper:.1%} (Wilson 95 %)."
+    )
+    policy.save()
+    return policy

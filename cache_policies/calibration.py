@@ -1,0 +1,62 @@
+"""Derive the semantic similarity threshold from the operator's wrong-answer budget.
+
+A setting is accepted only when the Wilson 95 % upper bound of its wrong rate among served hits, measured
+on labelled pairs, is within the budget: a handful of lucky pairs cannot prove a 1 % promise.
+"""
+
+import math
+from dataclasses import dataclass
+
+Z95 = 1.959964
+THRESHOLDS = [round(0.30 + 0.01 * i, 2) for i in range(71)]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One labelled pair as the guard saw it: b's similarity to a, whether the guard's other checks pass."""
+
+    similarity: float
+    guard_passes: bool
+    same: bool
+
+    def served(self, threshold: float) -> bool:
+        return self.guard_passes and self.similarity >= threshold
+
+
+@dataclass(frozen=True)
+class Derived:
+    threshold: float
+    served: int
+    wrong: int
+    wrong_upper: float
+    pairs: int
+
+
+def wilson_interval(*, hits: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """Wilson score interval of hits/n; (0, 1) when there is nothing to measure."""
+    if n == 0:
+        return 0.0, 1.0
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _at(*, decisions: list[Decision], threshold: float) -> Derived:
+    served = [d for d in decisions if d.served(threshold)]
+    wrong = sum(not d.same for d in served)
+    upper = wilson_interval(hits=wrong, n=len(served))[1]
+    return Derived(threshold=threshold, served=len(served), wrong=wrong, wrong_upper=upper, pairs=len(decisions))
+
+
+def threshold_derive(
+    *, decisions: list[Decision], max_wrong_rate: float, thresholds: list[float] = THRESHOLDS,
+) -> Derived | None:
+    """The loosest threshold whose wrong-served rate is provably (95 %) within the budget; None if none is."""
+    meeting = [d for d in (_at(decisions=decisions, threshold=t) for t in thresholds) if d.wrong_upper <= max_wrong_rate]
+    return min(meeting, key=lambda d: d.threshold, default=None)
+
+
+def smallest_provable(*, decisions: list[Decision], thresholds: list[float] = THRESHOLDS) -> Derived:
+    """The setting with the lowest upper bound: what the pairs can prove at best, to tell an operator."""
+    return min((_at(decisions=decisions, threshold=t) for t in thresholds), key=lambda d: (d.wrong_upper, d.threshold))
