@@ -25,6 +25,7 @@ HOURS_KEPT = 30 * 24
 BATCHES_KEPT_SECONDS = 86400
 PRUNE_EVERY_SECONDS = 60
 ROWS_PER_STATEMENT = 500
+LOCK_TIMEOUT_MS = 500
 STATEMENT_TIMEOUT_MS = 5000  # a flush runs off the request path; it must still never hang its thread
 
 Row = tuple[str, str, int, str]  # (namespace, period, bucket, counter name)
@@ -98,6 +99,9 @@ def _apply(cursor, batch: Batch) -> None:
     # On any failure the caller closes the connection, which ends this transaction without its changes.
     cursor.execute("BEGIN")
     cursor.execute("SELECT set_config('statement_timeout', %s, true)", [str(STATEMENT_TIMEOUT_MS)])
+    # Give up a lock wait before PostgreSQL's deadlock check (1 s) would pick a victim: a TRUNCATE or another
+    # schema change then goes ahead, and this batch is simply retried later (counted once, by its id).
+    cursor.execute("SELECT set_config('lock_timeout', %s, true)", [str(LOCK_TIMEOUT_MS)])
     cursor.execute(f"INSERT INTO {batches} (id, applied_at) VALUES (%s, now()) ON CONFLICT (id) DO NOTHING", [batch.id])
     if cursor.rowcount == 1:
         # Sorted: workers lock the rows they share in one order, so two flushes never deadlock.
