@@ -18,14 +18,26 @@ sequence; they are refused from the moment the change is visible.
 
 PostgreSQL down: nothing can change (every change is a commit), so the marks last read still hold;
 the ledger is not asked again for DB_RETRY_AFTER seconds (the circuit in held.py).
+
+Cost: the read is one round trip on every request, so a request sends it without waiting
+(read_started) and waits for its reply only after its own Redis round trip; an exact hit then waits
+on the slower of the two, not on both. It goes through libpq directly (psycopg.pq): Django's cursor
+would wait at once, and would first spend a round trip on its health check. The read is that check:
+a connection that fails it is closed and the read tried once on a new one, and a connection that
+passes is marked checked for the rest of the request.
 """
 
 import hashlib
 import logging
+import select
 import threading
+import time
 from collections.abc import Callable, Iterable
 
+import psycopg
+from django.conf import settings
 from django.db import DatabaseError, InterfaceError, connection, transaction
+from psycopg import pq
 
 from cache_policies import held, keys
 
@@ -48,6 +60,10 @@ _SINCE_SQL = """
     UNION ALL
     SELECT subject, seq FROM cache_policies_freshnessmark WHERE seq > %s
 """
+_SINCE_PQ = _SINCE_SQL.replace("%s", "$1::bigint").encode()
+# A sent read whose reply does not come within this is abandoned with its connection.
+_REPLY_TIMEOUT = settings.DB_STATEMENT_TIMEOUT_MS / 1000 + 1
+_FAILURES = (DatabaseError, InterfaceError, psycopg.Error)
 
 
 def document_subject(document_id: int) -> str:
@@ -86,6 +102,8 @@ class Ledger:
     def forget(self) -> None:
         self.head: int | None = None  # None: never read, nothing can be trusted
         self.marks: dict[str, int] = {}
+        # Moves when held values are dropped (a hook ran): whatever was built from them before may be stale.
+        self.generation = getattr(self, "generation", 0) + 1
 
     def on_mark(self, subject: str, hook: Callable[[], None]) -> None:
         """Run hook when a mark of subject is read (a process-held value built from it must reload)."""
@@ -93,16 +111,12 @@ class Ledger:
 
     def sync(self) -> int | None:
         """Read the marks since the last read; the sequence to stamp new values with (None: unknown)."""
-        if held.database.is_open:
-            return self.head
-        try:
-            rows = self._since(self.head or 0)
-        except (DatabaseError, InterfaceError) as exc:
-            held.database.record_failure()
-            logger.warning("change ledger unavailable, trusting the marks read at %s: %s", self.head, exc)
-            return self.head
-        held.database.record_success()
-        return self._apply(rows)
+        return self.read_started().result()
+
+    def read_started(self) -> "LedgerRead":
+        """Send the read of the marks since the last read; its result() waits for the reply. Until then
+        this thread's database connection is busy: run only non-database work (a Redis round trip)."""
+        return LedgerRead(self)
 
     def _since(self, seq: int) -> list[tuple[str | None, int]]:
         with connection.cursor() as cursor:
@@ -122,9 +136,12 @@ class Ledger:
                     self.marks[subject] = seq
                     fired.add(subject)
             self.head = max(head, self.head or 0)
-        for subject in fired & self._hooks.keys():
+        hooked = fired & self._hooks.keys()
+        for subject in hooked:
             for hook in self._hooks[subject]:
                 hook()
+        if hooked:
+            self.generation += 1  # after the hooks: a reader that saw the old number may hold what they dropped
         return self.head
 
     def current(self, stamp: object) -> bool:
@@ -136,6 +153,99 @@ class Ledger:
             return False
         marks = self.marks
         return all(marks.get(subject, 0) <= seq for subject in subjects)
+
+
+class LedgerRead:
+    """One request's ledger read, in flight from construction until result()."""
+
+    def __init__(self, ledger: Ledger):
+        self._ledger = ledger
+        self._pgconn: pq.abc.PGconn | None = None
+        self._error: Exception | None = None
+        self._reused = False
+        if held.database.is_open:
+            return
+        try:
+            self._reused = connection.connection is not None
+            self._pgconn = _send(seq=ledger.head or 0)
+        except _FAILURES as exc:
+            self._error = exc
+
+    def result(self) -> int | None:
+        """Wait for the reply and apply it; the sequence to stamp with (the last known one if PostgreSQL failed)."""
+        ledger = self._ledger
+        if self._pgconn is None and self._error is None:
+            return ledger.head  # the database circuit is open
+        try:
+            try:
+                rows = self._received()
+            except _FAILURES:
+                if not self._reused:
+                    raise
+                # A kept connection the server dropped (a restart, an idle timeout): once more, on a new one.
+                connection.close()
+                rows = _received(_send(seq=ledger.head or 0))
+        except _FAILURES as exc:
+            _abandon()
+            held.database.record_failure()
+            logger.warning("change ledger unavailable, trusting the marks read at %s: %s", ledger.head, exc)
+            return ledger.head
+        held.database.record_success()
+        connection.health_check_done = True  # this read was the connection's check for the request
+        return ledger._apply(rows)
+
+    def _received(self) -> list[tuple[str | None, int]]:
+        if self._error is not None:
+            raise self._error
+        return _received(self._pgconn)
+
+
+def _send(*, seq: int) -> pq.abc.PGconn:
+    connection.ensure_connection()
+    pgconn = connection.connection.pgconn
+    pgconn.send_query_params(_SINCE_PQ, [str(int(seq)).encode()])
+    while pgconn.flush():  # 1: not all sent yet
+        _wait(pgconn, write=True)
+    return pgconn
+
+
+def _received(pgconn: pq.abc.PGconn) -> list[tuple[str | None, int]]:
+    """Every result of the sent read, drained, so the connection is idle again for Django."""
+    deadline = time.monotonic() + _REPLY_TIMEOUT
+    rows: list[tuple[str | None, int]] = []
+    error = None
+    while True:
+        while pgconn.is_busy():
+            _wait(pgconn, deadline=deadline)
+            pgconn.consume_input()
+        result = pgconn.get_result()
+        if result is None:
+            break
+        if result.status != pq.ExecStatus.TUPLES_OK:
+            error = (result.error_message or b"").decode(errors="replace").strip()
+            continue
+        for row in range(result.ntuples):
+            subject = result.get_value(row, 0)
+            rows.append((subject.decode() if subject is not None else None, int(result.get_value(row, 1))))
+    if error is not None:
+        raise psycopg.DatabaseError(f"change ledger read failed: {error}")
+    return rows
+
+
+def _wait(pgconn: pq.abc.PGconn, *, write: bool = False, deadline: float | None = None) -> None:
+    remaining = _REPLY_TIMEOUT if deadline is None else deadline - time.monotonic()
+    ready = select.select([], [pgconn.socket], [], max(remaining, 0)) if write else \
+        select.select([pgconn.socket], [], [], max(remaining, 0))
+    if not any(ready):
+        raise psycopg.OperationalError(f"change ledger read: no reply within {_REPLY_TIMEOUT:.0f} s")
+
+
+def _abandon() -> None:
+    """Close a connection left mid-read, so no later query of this thread finds it busy."""
+    try:
+        connection.close()
+    except _FAILURES:
+        pass
 
 
 ledger = Ledger()

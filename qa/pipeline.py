@@ -96,9 +96,22 @@ def question_refresh(*, question: str, user_id: int | None = None) -> Outcome:
 def request_begin(
     *, question: str, user_id: int | None = None, cache_mode: str = "default", first_trip: Sequence[Command] = ()
 ) -> "_Request":
-    """A question's request, its exact lookup sent in one round trip with the caller's reads."""
+    """A question's request, its exact lookup sent in one round trip with the caller's reads, while the
+    change ledger is read: an exact hit waits on the slower of PostgreSQL and Redis, not on both.
+
+    The keys are built from held policies and template before the ledger's reply is in; if that reply
+    (or another thread's) brought marks, those values may have been dropped since, so the request is
+    built again from the reloaded ones, and reads its answer afresh under the new keys."""
+    generation = freshness.ledger.generation
     req = _Request(question=question, mode=cache_mode, user_id=user_id)
-    round_trip([*first_trip, *req.first_trip()])
+    read = freshness.ledger.read_started()
+    try:
+        round_trip([*first_trip, *req.first_trip()])
+    finally:
+        seq = read.result()  # drained even when the round trip refused the request
+    if freshness.ledger.generation != generation:
+        req = _Request(question=question, mode=cache_mode, user_id=user_id)
+    req.seq = seq
     return req
 
 
@@ -201,8 +214,7 @@ class _Request:
 
     def __init__(self, *, question: str, mode: str, user_id: int | None):
         self.started = time.perf_counter()
-        # First: a change's mark may drop the held policies or template before the keys are built from them.
-        self.seq = freshness.ledger.sync()
+        self.seq: int | None = None  # the ledger sequence new values are stamped with (request_begin sets it)
         self.question, self.text = question, keys.normalize_text(question)
         self.emb, self.gen = providers.embedder(), providers.generator()
         self.policies = all_policies()  # first: with PostgreSQL down, the request fails here, after one connect timeout
@@ -422,6 +434,7 @@ class QuestionKeys:
 
 
 def question_keys(*, question: str, user_id: int | None = None) -> QuestionKeys:
+    freshness.ledger.sync()  # first: a change's mark may drop the held policies or template the keys come from
     req = _Request(question=question, mode="default", user_id=user_id)  # its stats are never submitted
     return QuestionKeys(
         policies=req.policies, embedding=req.embedding_key, retrieval=req.retrieval_key, response=req.response_key,

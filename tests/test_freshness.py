@@ -171,3 +171,63 @@ def test_it_stores_nothing_servable_when_an_edit_commits_while_the_answer_is_gen
     after = question_answer(question=WITH_Q)
     assert after.cache["response"] == "miss"
     assert any(s["document"] == "with" for s in after.sources)
+
+
+def _backends_terminate() -> int:
+    """What a PostgreSQL restart or an idle-connection reaper does to every kept connection but this one."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        return cursor.fetchone()[0]
+
+
+def _redis_snapshot(r) -> dict[bytes, bytes]:
+    return {key: r.dump(key) for key in r.scan_iter()}
+
+
+def _redis_restore(r, snapshot: dict[bytes, bytes]) -> None:
+    """Put every key back as it was: the purges in Redis undone, as a restart from an old snapshot does."""
+    for key, value in snapshot.items():
+        r.restore(key, 0, value, replace=True)
+
+
+def test_it_reads_the_ledger_on_a_new_connection_when_the_server_dropped_the_kept_one(kb, redis_conn):
+    """The ledger read is the connection's health check: a connection the server dropped costs a reconnect,
+    not an error, and not a stale hit on the marks read before (Redis lost its purge here, so only the
+    ledger can refuse the old answer)."""
+    results, hit_done, go = {}, threading.Event(), threading.Event()
+
+    def asker() -> None:
+        results["miss"] = question_answer(question=WITH_Q)
+        results["hit"] = question_answer(question=WITH_Q)
+        hit_done.set()
+        go.wait(30)
+        results["after"] = question_answer(question=WITH_Q)
+        connection.close()
+
+    thread = threading.Thread(target=asker)
+    thread.start()
+    assert hit_done.wait(60)
+    assert results["hit"].cache["response"] == "hit"
+    snapshot = _redis_snapshot(redis_conn)
+    edits_apply()
+    _redis_restore(redis_conn, snapshot)
+    assert _backends_terminate() >= 1, "the asker's kept connection"
+    go.set()
+    thread.join(60)
+    assert results["after"].cache["response"] == "miss"
+    assert_nothing_stale({WITH_Q: results["after"]})
+
+
+def test_it_still_refuses_an_edited_answer_when_the_ledger_reply_arrives_after_the_redis_read(kb, redis_conn):
+    """The ledger read and the answer's GET fly together; the answer is judged only once the reply is in."""
+    assert question_answer(question=WITH_Q).cache["response"] == "miss"
+    assert question_answer(question=WITH_Q).cache["response"] == "hit"
+    snapshot = _redis_snapshot(redis_conn)
+    edits_apply()
+    _redis_restore(redis_conn, snapshot)
+    answer = question_answer(question=WITH_Q)
+    assert answer.cache["response"] == "miss"
+    assert_nothing_stale({WITH_Q: answer})
