@@ -85,6 +85,16 @@ def _computations(key: str) -> int:
     return int(redis_client.call(lambda r: r.get(keys.lock_attempts_key(key=key)), default=None) or 0)
 
 
+def computations_forget(*, key: str) -> None:
+    """A computation of key ended well: the count is of failures in a row, not of every lock take.
+
+    Called by the leader before it releases the lock, so no follower counts it in between. Otherwise a
+    question recomputed twice within the lock timeout (an edit dropped its answer twice, or its answer
+    was not cacheable) looks to the third asker like a leader and a takeover that both failed.
+    """
+    redis_client.call(lambda r: r.delete(keys.lock_attempts_key(key=key)))
+
+
 @contextmanager
 def _held(lock: Lock) -> Iterator[None]:
     """Renew the lease every third of it until the block ends, then release the lock."""
@@ -126,6 +136,7 @@ def turn(*, key: str, read: Callable[[], T | None], timeout: float) -> Iterator[
     with _held(lock):
         # The leader may have stored its entry and released between our last read and our take.
         yield read()
+        computations_forget(key=key)  # not reached when the computation raised
 
 
 def _follow(lock: Lock, *, key: str, read: Callable[[], T | None], timeout: float) -> T | None:
@@ -187,12 +198,15 @@ def claim(*, key: str, timeout: float) -> Claim:
     return Claim(lock=None, leader=leader_of(key=key))
 
 
-def claim_after_leader(*, key: str, timeout: float) -> Claim:
+def claim_after_leader(*, key: str, timeout: float, read: Callable[[], object | None]) -> Claim:
     """The leader is gone without an entry: follow another follower that took over already, else take over,
-    at most MAX_COMPUTATIONS times per lock timeout."""
+    at most MAX_COMPUTATIONS times per lock timeout. Nobody (leader None, lock None) when the entry is there
+    after all: a takeover stored it and released between the caller's read and this look, as in _follow."""
     if (leader := leader_of(key=key)) is not None:
         return Claim(lock=None, leader=leader)
     if _computations(key) >= MAX_COMPUTATIONS:
+        if read() is not None:
+            return Claim(lock=None, leader=None)
         raise AnswerPending("The answer to this question failed twice while this request waited; retry shortly.")
     return claim(key=key, timeout=timeout)
 

@@ -190,13 +190,17 @@ def _shared(req, claim: singleflight.Claim, hold: _Hold) -> Iterator[Event]:
     """Lead or follow; after a leader that failed or died before any text was sent, take over (at most once)."""
     follower = _Follower(req)
     timeout = req.response.policy.lock_timeout_seconds
+
+    def peek():
+        return req.response.peek(req.response_key)
+
     while True:
         if not claim.reachable:
             yield from _generated(req)
             return
         if claim.lock is not None or claim.leader is None:
             # Taken, or free again: the leader before may have stored the answer meanwhile.
-            if (cached := req.response.peek(req.response_key)) is not None:
+            if (cached := peek()) is not None:
                 singleflight.release(claim.lock)
                 req.response.record(Outcome.HIT)
                 yield from _answer_events(pipeline.answer_served(req, cached), "replay")
@@ -204,7 +208,7 @@ def _shared(req, claim: singleflight.Claim, hold: _Hold) -> Iterator[Event]:
         if claim.lock is not None:
             _produce_start(req, claim, hold)
         elif claim.leader is None:
-            claim = singleflight.claim_after_leader(key=req.response_key, timeout=timeout)
+            claim = singleflight.claim_after_leader(key=req.response_key, timeout=timeout, read=peek)
             continue
         try:
             yield from follower.events(leader=claim.leader, own=claim.lock is not None)
@@ -212,7 +216,7 @@ def _shared(req, claim: singleflight.Claim, hold: _Hold) -> Iterator[Event]:
         except (shared_stream.LeaderLost, _LeaderFailed):
             if follower.sent:
                 raise _Interrupted("The answer stopped before it was complete; please ask again.") from None
-            claim = singleflight.claim_after_leader(key=req.response_key, timeout=timeout)
+            claim = singleflight.claim_after_leader(key=req.response_key, timeout=timeout, read=peek)
 
 
 def _produce_start(req, claim: singleflight.Claim, hold: _Hold) -> None:
@@ -232,6 +236,8 @@ def _produce(req, lock, publisher: shared_stream.Publisher, slot: _Slot) -> None
                 failed = failed or event.name == "error"
                 publisher.publish(shared_stream.StreamEvent(name=event.name, data=json.dumps(event.data)))
             publisher.end()  # before the lock goes: followers that see it gone read the end marker
+            if not failed:
+                singleflight.computations_forget(key=req.response_key)
     finally:
         pipeline.request_end(req, failed=failed)
         slot.release()

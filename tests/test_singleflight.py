@@ -109,3 +109,39 @@ def test_it_caches_nothing_when_the_llm_fails(kb, slow_llm):
         question_answer(question=QUESTION)
     slow_llm.configure(fail_times=0)
     assert question_answer(question=QUESTION).cache["response"] == "miss"
+
+
+def test_it_counts_only_failed_computations_toward_the_takeover_limit(redis_conn):
+    """Two computations that ended well (an edit dropped the answer twice, say) leave the third asker free to
+    take over from a leader that is gone, instead of telling it the answer 'failed twice'."""
+    from cache_policies import singleflight
+
+    key = "rag-test:sf-count:" + "a" * 16
+    for _ in range(2):
+        with singleflight.turn(key=key, read=lambda: None, timeout=5) as cached:
+            assert cached is None, "each one leads, nothing was stored"
+    leading, leave = threading.Event(), threading.Event()
+    outcome = {}
+
+    def leader():
+        with singleflight.turn(key=key, read=lambda: None, timeout=5):
+            leading.set()
+            leave.wait(5)
+            raise RuntimeError("this leader dies without an answer")
+
+    def follower():
+        try:
+            with singleflight.turn(key=key, read=lambda: None, timeout=5) as cached:
+                outcome["took over"] = cached is None
+        except AnswerPending as exc:
+            outcome["pending"] = str(exc)
+
+    first = threading.Thread(target=lambda: pytest.raises(RuntimeError, lambda: leader()))
+    first.start()
+    assert leading.wait(5)
+    second = threading.Thread(target=follower)
+    second.start()
+    leave.set()
+    first.join(10)
+    second.join(10)
+    assert outcome == {"took over": True}
