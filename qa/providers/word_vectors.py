@@ -8,11 +8,11 @@ import re
 from functools import cache, lru_cache
 
 import numpy as np
-from django.conf import settings
 
+from qa.providers import embedder
 from qa.providers.local_embeddings import LocalEmbedder
 
-_TERM = re.compile(r"[a-z_][a-z0-9_]*")
+_TERM = re.compile(r"[a-z_][a-z0-9_]*")  # a word as the guard finds it (cache_policies.semantic)
 LOCAL_MODEL = "all-MiniLM-L6-v2"
 
 
@@ -23,10 +23,8 @@ def _local() -> LocalEmbedder:
 
 def _model_owner() -> LocalEmbedder:
     # The configured embedder already holds the same model when it is local: no second copy in memory.
-    from qa.providers import embedder
-
     configured = embedder()
-    return configured if isinstance(configured, LocalEmbedder) and settings.EMBEDDING_PROVIDER == "local" else _local()
+    return configured if isinstance(configured, LocalEmbedder) else _local()
 
 
 def _word_spans(text: str, words: list[str]) -> list[tuple[int, int]]:
