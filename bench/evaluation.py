@@ -22,6 +22,7 @@ from cache_policies.services import question_purge
 from qa import retrieval
 from qa.pipeline import question_answer
 from qa.providers import embedder
+from qa.providers.word_vectors import word_vectors
 from qa.services import chunk_sentence_vectors
 
 SWEEP = [round(0.30 + 0.05 * i, 2) for i in range(14)]
@@ -91,7 +92,7 @@ def _guard_verdict(*, pair: Pair) -> tuple[float, str | None]:
     candidate = semantic.Candidate(entry=entry, similarity=similarity)
     rejection = semantic.guard_rejection(
         candidate=candidate, question=pair.b, passages=passages, policy=policy, embedding=vector,
-        sentence_vectors=chunk_sentence_vectors,
+        sentence_vectors=chunk_sentence_vectors, word_vectors=word_vectors,
     )
     return similarity, rejection
 

@@ -16,7 +16,7 @@ _FIELDSETS = {
     Layer.SEMANTIC: (
         ("Matching", {"fields": ("layer", "enabled", "scope", "similarity_threshold")}),
         ("Wrong-answer budget", {"fields": ("max_wrong_rate", "threshold_derivation")}),
-        ("False-hit guard", {"fields": ("guard_min_overlap", "guard_contrast", "guard_min_evidence")}),
+        ("False-hit guard", {"fields": ("guard_min_overlap", "guard_contrast", "guard_min_evidence", "guard_min_alignment")}),
         _NAMESPACE,
     ),
 }
@@ -70,6 +70,10 @@ _HELP = {
         "operator or one swapped word ('uppercase' vs 'lowercase').",
         "guard_min_evidence": "How well the sentence that best answers one question must answer the other, "
         "relative to its own best (0 turns this check off).",
+        "guard_min_alignment": "How well every content word of one question must be matched by some word of the "
+        "other (local MiniLM word vectors, read in context): 'catch several exceptions' is refused for 'raise a "
+        "new exception', 'catch multiple exceptions' is served. Higher refuses more, rewordings too (0 turns "
+        "this check off).",
         "namespace_version": "Part of every semantic key: raising it forgets every cached question at once.",
     },
 }

@@ -62,6 +62,12 @@ class CachePolicy(models.Model):
         help_text="Semantic layer: how well the sentence that best answers one question must answer the other, "
         "relative to its own best (0 disables the evidence check).",
     )
+    # Tuned on the tune half of semantic_pairs.jsonl (see semantic.ALIGNMENT_SOFTNESS).
+    guard_min_alignment = models.FloatField(
+        default=0.30, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Semantic layer: how well every content word of each question must be matched by a word of "
+        "the other, by contextual word vectors (0 disables the word-alignment check).",
+    )
     max_wrong_rate = models.FloatField(
         default=0.01, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Semantic layer: the share of served semantic hits allowed to be wrong. semantic_eval --split "

@@ -28,6 +28,7 @@ class Policy:
     guard_min_evidence: float
     lock_timeout_seconds: float
     stale_seconds: int = 0
+    guard_min_alignment: float = 0.0
 
     @property
     def ttl(self) -> int | None:
@@ -43,6 +44,7 @@ _DISABLED = {
     layer: Policy(
         layer=layer, enabled=False, ttl_seconds=0, scope="shared", namespace_version=1, similarity_threshold=1.0,
         guard_min_overlap=1.0, guard_contrast=True, guard_min_evidence=1.0, lock_timeout_seconds=30.0,
+        guard_min_alignment=1.0,
     )
     for layer in Layer.values
 }
@@ -54,7 +56,7 @@ def _load() -> dict[str, Policy]:
             layer=p.layer, enabled=p.enabled, ttl_seconds=p.ttl_seconds, scope=p.scope,
             namespace_version=p.namespace_version, similarity_threshold=p.similarity_threshold,
             guard_min_overlap=p.guard_min_overlap, guard_contrast=p.guard_contrast,
-            guard_min_evidence=p.guard_min_evidence,
+            guard_min_evidence=p.guard_min_evidence, guard_min_alignment=p.guard_min_alignment,
             lock_timeout_seconds=p.lock_timeout_seconds, stale_seconds=p.stale_seconds,
         )
         for p in CachePolicy.objects.all()

@@ -16,6 +16,7 @@ _EFFECTS = {
     "guard_min_overlap": ("guard: sources overlap", f"applies to the next lookups {_EVERYWHERE}"),
     "guard_contrast": ("guard: contrast check", f"applies to the next lookups {_EVERYWHERE}"),
     "guard_min_evidence": ("guard: evidence agreement", f"applies to the next lookups {_EVERYWHERE}"),
+    "guard_min_alignment": ("guard: word alignment", f"applies to the next lookups {_EVERYWHERE}"),
     "max_wrong_rate": ("wrong-answer budget", "kept for the next derivation (semantic_eval --split --apply); "
                        "nothing served changes until the threshold does"),
     "lock_timeout_seconds": ("single-flight wait", f"applies to the next misses {_EVERYWHERE}"),

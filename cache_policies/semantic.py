@@ -8,7 +8,9 @@ Cosine similarity alone serves wrong answers to questions that differ by one wor
   - a contrast check: no difference in negations, numbers, operators, dunder names, quoted code,
     and no one-slot swap of a content word ("uppercase" vs "lowercase");
   - evidence agreement: within the chunks both questions retrieved, the sentence that best answers
-    one question must answer the other almost as well as its own best sentence does.
+    one question must answer the other almost as well as its own best sentence does;
+  - word alignment: every content word of each question has a counterpart in the other, by contextual
+    word vectors ("several" has none in "raise a new exception", "multiple" has).
 """
 
 import re
@@ -50,6 +52,12 @@ using way python write make get gets want need tell thing things kind kinds exam
 """.split())
 # A Python keyword that is also an English word ("with", "in", "is") is a topic when it is named as one.
 _KEYWORD_TERM = re.compile(r"\b(\w+)\s+(?:statement|operator|clause|keyword|expression|loop|block)s?\b")
+# Keywords that are no English word: beside one, a keyword that is ("for", "with", "from", "as") is code too,
+# so "async for" / "async with" and "yield" / "yield from" differ in a content word.
+_CODE_COMPANIONS = frozenset("for with from as if else while".split())
+_CODE_ONLY_KEYWORDS = frozenset(
+    "async await yield import lambda nonlocal global del elif assert except finally raise def".split()
+)
 
 
 class Retrieved(Protocol):
@@ -62,6 +70,13 @@ class Retrieved(Protocol):
 
 # Given chunk ids, every sentence vector of those chunks (one row each); the product supplies it.
 SentenceVectors = Callable[..., np.ndarray]
+# Given a question and some of its words, one unit vector per word, read in the question's context; the product
+# supplies it.
+WordVectors = Callable[..., np.ndarray]
+# How soft the minimum over a question's words is: at 0.05 one unmatched word pulls the score most of the way
+# down to its own best match, and a few half-matched words pull it a little. Tuned, with the default cut 0.30,
+# on the tune half of tests/data/semantic_pairs.jsonl (the hard minimum and 0.03-0.1 did no better there).
+ALIGNMENT_SOFTNESS = 0.05
 
 
 @dataclass(frozen=True)
@@ -101,10 +116,20 @@ def _tokens(question: str) -> list[str]:
     return list(dict.fromkeys(_TERM.findall(question.lower())))
 
 
+def _keywords_beside_code(text: str) -> set[str]:
+    # One-letter names ("import x as y") are placeholders: the keywords around them are still neighbours.
+    words = [w for w in _TERM.findall(text) if len(w) > 1]
+    return {
+        w for i, w in enumerate(words) if w in _CODE_COMPANIONS
+        and any(n in _CODE_ONLY_KEYWORDS for n in words[max(0, i - 1):i + 2] if n != w)
+    }
+
+
 def content_words(question: str) -> list[str]:
     """The words that name what a question is about, in order, without function or framing words."""
     text = question.lower()
     named = set(_KEYWORD_TERM.findall(text)) | {w for m in _QUOTED.finditer(text) for w in _TERM.findall(m.group(0))}
+    named |= _keywords_beside_code(text)
     return [w for w in _tokens(text) if len(w) > 1 and (w not in _STOPWORDS or w in named)]
 
 
@@ -188,9 +213,32 @@ def evidence_agreement(
     return float(min(ratios))
 
 
+def _soft_min(values: np.ndarray) -> float:
+    return float(-ALIGNMENT_SOFTNESS * np.log(np.mean(np.exp(-values / ALIGNMENT_SOFTNESS))))
+
+
+def word_alignment(*, question: str, cached_question: str, word_vectors: WordVectors) -> float:
+    """How well each content word of either question is matched by some word of the other, at worst.
+
+    A word's match is its best cosine to the other question's words (1 for the same word, inflected or not);
+    each side is scored by a soft minimum of its words' matches, and the lower side counts. Near copies that
+    ask something else keep their frame and change the words that matter ("catch several exceptions" vs
+    "raise a new exception": "several" and "new" match nothing well), which one sentence vector barely sees.
+    """
+    words, cached_words = content_words(question), content_words(cached_question)
+    if not words or not cached_words:
+        return 1.0  # nothing to align: the contrast checks decide
+    same = np.array([[_same_word(w, c) for c in cached_words] for w in words], dtype=bool)
+    if same.any(axis=1).all() and same.any(axis=0).all():
+        return 1.0  # the same words, reordered or inflected: no need to run the model
+    similarity = word_vectors(question=question, words=words) @ word_vectors(question=cached_question, words=cached_words).T
+    similarity[same] = 1.0
+    return min(_soft_min(similarity.max(axis=1)), _soft_min(similarity.max(axis=0)))
+
+
 @dataclass(frozen=True)
 class GuardCheck:
-    name: str  # what a refusal is reported as: similarity, retrieval, negation, number, ..., evidence
+    name: str  # what a refusal is reported as: similarity, retrieval, negation, number, ..., evidence, alignment
     passed: bool
     detail: str  # the numbers, e.g. "0.67 >= 0.30"
 
@@ -202,7 +250,7 @@ def _at_least(name: str, value: float, limit: float) -> GuardCheck:
 
 def guard_checks(
     *, candidate: Candidate, question: str, passages: list[Retrieved], policy: Policy, embedding: np.ndarray,
-    sentence_vectors: SentenceVectors,
+    sentence_vectors: SentenceVectors, word_vectors: WordVectors,
 ) -> Iterator[GuardCheck]:
     """Each check the policy turns on, cheapest first, computed only when asked for.
 
@@ -215,25 +263,27 @@ def guard_checks(
         yield _at_least("retrieval", overlap, policy.guard_min_overlap)
         shared = top_chunk_shared(cached_chunk_ids=entry.chunk_ids, passages=passages)
         yield GuardCheck("retrieval", shared, "best chunk shared" if shared else "best chunks differ")
-    if not policy.guard_contrast:
-        return
-    conflict = contrast_conflict(question, entry.question)
-    yield GuardCheck(conflict or "contrast", conflict is None, f"differ in {conflict}" if conflict else "no contrast")
-    if policy.guard_min_evidence > 0:
+    if policy.guard_contrast:
+        conflict = contrast_conflict(question, entry.question)
+        yield GuardCheck(conflict or "contrast", conflict is None, f"differ in {conflict}" if conflict else "no contrast")
+    if policy.guard_contrast and policy.guard_min_evidence > 0:
         agreement = evidence_agreement(
             cached_embedding=entry.embedding, cached_chunk_ids=entry.chunk_ids, embedding=embedding, passages=passages,
             sentence_vectors=sentence_vectors,
         )
         yield _at_least("evidence", agreement, policy.guard_min_evidence)
+    if policy.guard_min_alignment > 0:
+        alignment = word_alignment(question=question, cached_question=entry.question, word_vectors=word_vectors)
+        yield _at_least("alignment", alignment, policy.guard_min_alignment)
 
 
 def guard_rejection(
     *, candidate: Candidate, question: str, passages: list[Retrieved], policy: Policy, embedding: np.ndarray,
-    sentence_vectors: SentenceVectors,
+    sentence_vectors: SentenceVectors, word_vectors: WordVectors,
 ) -> str | None:
     """Why the candidate may not be served (the first failing check), or None if it may."""
     checks = guard_checks(candidate=candidate, question=question, passages=passages, policy=policy,
-                          embedding=embedding, sentence_vectors=sentence_vectors)
+                          embedding=embedding, sentence_vectors=sentence_vectors, word_vectors=word_vectors)
     return next((check.name for check in checks if not check.passed), None)
 
 

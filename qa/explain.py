@@ -19,6 +19,7 @@ from qa.models import Chunk, Document
 from qa.pipeline import QuestionKeys, question_keys
 from qa.providers import embedder, generator
 from qa.providers.base import Passage
+from qa.providers.word_vectors import word_vectors
 from qa.services import chunk_sentence_vectors
 
 
@@ -117,7 +118,7 @@ def _candidates(found: QuestionKeys, question: str, vector: np.ndarray, passages
             continue
         checks = list(semantic.guard_checks(
             candidate=candidate, question=question, passages=passages, policy=policy, embedding=vector,
-            sentence_vectors=chunk_sentence_vectors,
+            sentence_vectors=chunk_sentence_vectors, word_vectors=word_vectors,
         ))
         cached = _json(candidate.entry.response_key)
         serves = all(c.passed for c in checks) and cached is not None and not any(c.would_serve for c in explained)

@@ -27,6 +27,7 @@ from cache_policies.roundtrip import Command, round_trip
 from qa import providers, retrieval, stale
 from qa.models import PromptTemplate
 from qa.providers.base import Generation, Passage
+from qa.providers.word_vectors import word_vectors
 from qa.selectors import active_prompt_template
 from qa.services import chunk_sentence_vectors
 
@@ -369,7 +370,7 @@ def _semantic_lookup(req: _Request, vector: np.ndarray, passages: list[Passage])
             continue
         if semantic.guard_rejection(
             candidate=candidate, question=req.question, passages=passages, policy=req.semantic.policy, embedding=vector,
-            sentence_vectors=chunk_sentence_vectors,
+            sentence_vectors=chunk_sentence_vectors, word_vectors=word_vectors,
         ):
             continue
         cached = req.response.peek(candidate.entry.response_key)

@@ -36,7 +36,7 @@ def test_it_shows_each_layer_only_its_fields_grouped(browser, live_server, kb, s
     _policy_form(browser, live_server, "embedding")
     embedding = _names(browser)
 
-    assert {"similarity_threshold", "guard_min_evidence"} <= semantic and "ttl_seconds" not in semantic
+    assert {"similarity_threshold", "guard_min_evidence", "guard_min_alignment"} <= semantic and "ttl_seconds" not in semantic
     assert "False-hit guard" in groups
     assert "ttl_seconds" in embedding and not {"similarity_threshold", "scope", "layer"} & embedding
     assert not browser.find_elements(By.CSS_SELECTOR, ".deletelink")

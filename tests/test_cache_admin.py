@@ -67,7 +67,7 @@ def test_it_shows_each_layer_only_its_own_fields(admin_client):
 
     assert 'name="ttl_seconds"' in response and 'name="lock_timeout_seconds"' in response
     assert 'name="similarity_threshold"' not in response and 'name="guard_min_evidence"' not in response
-    assert 'name="similarity_threshold"' in semantic and "False-hit guard" in semantic
+    assert 'name="similarity_threshold"' in semantic and 'name="guard_min_alignment"' in semantic and "False-hit guard" in semantic
     assert 'name="ttl_seconds"' not in semantic and 'name="lock_timeout_seconds"' not in semantic
     assert 'name="layer"' not in response  # shown, not editable
 

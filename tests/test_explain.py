@@ -62,7 +62,9 @@ def test_it_explains_a_semantic_hit_with_each_guard_check(kb):
     [candidate] = explanation.candidates
     assert candidate.question == "how does the with statement work"
     assert candidate.would_serve and candidate.answer_present
-    assert [c["name"] for c in candidate.checks] == ["similarity", "retrieval", "retrieval", "contrast", "evidence"]
+    assert [c["name"] for c in candidate.checks] == [
+        "similarity", "retrieval", "retrieval", "contrast", "evidence", "alignment",
+    ]
     assert all(c["passed"] for c in candidate.checks)
     assert candidate.checks[0]["detail"] == f"{candidate.similarity:.2f} >= 0.35"
     assert explanation.decision == "semantic"

@@ -60,7 +60,9 @@ def test_it_splits_the_pairs_file_the_same_way_every_time_into_disjoint_halves_p
 @pytest.fixture
 def guard_off(string_kb):  # noqa: F811
     """Only the threshold decides, so the test shows what the budget alone changes."""
-    CachePolicy.objects.filter(layer="semantic").update(guard_min_overlap=0, guard_contrast=False, guard_min_evidence=0)
+    CachePolicy.objects.filter(layer="semantic").update(
+        guard_min_overlap=0, guard_contrast=False, guard_min_evidence=0, guard_min_alignment=0,
+    )
     policies_changed()
 
 
@@ -124,7 +126,7 @@ def test_it_edits_the_budget_in_the_admin_and_says_what_it_does(admin_client):
     url = f"/admin/cache_policies/cachepolicy/{policy.pk}/change/"
     data = {"enabled": "on", "scope": policy.scope, "similarity_threshold": 0.5, "max_wrong_rate": 0.02,
             "guard_min_overlap": policy.guard_min_overlap, "guard_contrast": "on", "guard_min_evidence": policy.guard_min_evidence,
-            "namespace_version": policy.namespace_version}
+            "guard_min_alignment": policy.guard_min_alignment, "namespace_version": policy.namespace_version}
 
     form = admin_client.get(url).content.decode()
     page = admin_client.post(url, data, follow=True).content.decode()

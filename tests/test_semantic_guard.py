@@ -7,6 +7,7 @@ from bench.evaluation import Pair, PairOutcome, hit_rates, pair_evaluate, thresh
 from cache_policies.models import CachedQuestion, CachePolicy
 from cache_policies.policies import Policy, policies_changed
 from qa.providers.base import Passage
+from qa.providers.word_vectors import word_vectors
 from qa.services import chunk_sentence_vectors
 
 GUARD = Policy("semantic", True, 3600, "shared", 1, 0.35, 0.3, True, 0.78, 30.0)
@@ -60,7 +61,7 @@ def test_it_refuses_a_one_word_contrast_that_retrieves_the_same_chunks():
 
     rejection = semantic.guard_rejection(
         candidate=cached, question="Which values are considered true?", passages=[passage(7, 1), passage(8, 1)], policy=GUARD,
-        embedding=QUESTION_VECTOR, sentence_vectors=chunk_sentence_vectors,
+        embedding=QUESTION_VECTOR, sentence_vectors=chunk_sentence_vectors, word_vectors=word_vectors,
     )
 
     assert rejection == "content"
@@ -71,7 +72,7 @@ def test_it_refuses_a_candidate_whose_best_chunk_the_question_did_not_retrieve()
 
     rejection = semantic.guard_rejection(
         candidate=cached, question="How do I glue strings together?", passages=[passage(9, 1), passage(10, 1)], policy=GUARD,
-        embedding=QUESTION_VECTOR, sentence_vectors=chunk_sentence_vectors,
+        embedding=QUESTION_VECTOR, sentence_vectors=chunk_sentence_vectors, word_vectors=word_vectors,
     )
 
     assert rejection == "retrieval"

@@ -36,10 +36,27 @@ class LocalEmbedder:
         torch.set_num_threads(self._threads)
         return SentenceTransformer(str(get_model_path()), device="cpu")
 
+    def _loaded(self):
+        if self._model is None:
+            self._model = self._load()
+        return self._model
+
     def embed(self, texts: list[str]) -> np.ndarray:
         # The tokenizer is not safe to share across threads; one lock also keeps one copy loaded.
         with self._lock:
-            if self._model is None:
-                self._model = self._load()
-            vectors = self._model.encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
+            vectors = self._loaded().encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
+
+    def token_vectors(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(last-layer vector of each word piece, its (start, end) in text); special tokens span (0, 0)."""
+        import torch
+
+        with self._lock:
+            transformer = self._loaded()[0]
+            features = transformer.tokenizer(
+                [text], truncation=True, max_length=128, return_offsets_mapping=True, return_tensors="pt",
+            )
+            offsets = features.pop("offset_mapping")[0].numpy()
+            with torch.inference_mode():
+                hidden = transformer.auto_model(**features).last_hidden_state[0]
+        return hidden.numpy().astype(np.float32), offsets

@@ -1,0 +1,59 @@
+"""Contextual word vectors from the local MiniLM, for the semantic guard's word alignment.
+
+Local whatever the embedding provider: the guard compares two short questions word by word, which costs one
+small forward pass here (milliseconds) and would be an API call elsewhere.
+"""
+
+import re
+from functools import cache, lru_cache
+
+import numpy as np
+
+from qa.providers import embedder
+from qa.providers.local_embeddings import LocalEmbedder
+
+_TERM = re.compile(r"[a-z_][a-z0-9_]*")  # a word as the guard finds it (cache_policies.semantic)
+LOCAL_MODEL = "all-MiniLM-L6-v2"
+
+
+@cache
+def _local() -> LocalEmbedder:
+    return LocalEmbedder(model=LOCAL_MODEL, dimensions=384)
+
+
+def _model_owner() -> LocalEmbedder:
+    # The configured embedder already holds the same model when it is local: no second copy in memory.
+    configured = embedder()
+    return configured if isinstance(configured, LocalEmbedder) else _local()
+
+
+def _word_spans(text: str, words: list[str]) -> list[tuple[int, int]]:
+    first = {}
+    for match in _TERM.finditer(text):
+        first.setdefault(match.group(0), match.span())
+    return [first.get(word, (0, 0)) for word in words]
+
+
+def word_vectors(*, question: str, words: list[str]) -> np.ndarray:
+    """One unit row per word of the question (lower-cased terms, as the guard finds them): the mean of its
+    word pieces' last-layer MiniLM vectors, in the context of the whole question. A word not found is zeros."""
+    return _word_vectors_held(question.lower(), tuple(words))
+
+
+# A cached question meets many new ones: its words are embedded once per process. Read-only rows, a few KB each.
+@lru_cache(maxsize=2048)
+def _word_vectors_held(text: str, words: tuple[str, ...]) -> np.ndarray:
+    rows = _word_vectors_uncached(text, words)
+    rows.setflags(write=False)
+    return rows
+
+
+def _word_vectors_uncached(text: str, words: tuple[str, ...]) -> np.ndarray:
+    pieces, offsets = _model_owner().token_vectors(text)
+    rows = np.zeros((len(words), pieces.shape[1]), dtype=np.float32)
+    for row, (start, end) in enumerate(_word_spans(text, words)):
+        inside = (offsets[:, 0] >= start) & (offsets[:, 1] <= end) & (offsets[:, 1] > offsets[:, 0])
+        if end > start and inside.any():
+            vector = pieces[inside].mean(axis=0)
+            rows[row] = vector / max(float(np.linalg.norm(vector)), 1e-6)
+    return rows

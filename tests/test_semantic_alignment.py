@@ -1,0 +1,98 @@
+"""The guard's word alignment: a near-copy that changes the words that matter is refused, a paraphrase is not."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from bench.evaluation import Pair, pair_evaluate
+from cache_policies import keys, semantic
+from cache_policies.models import CachedQuestion, CachePolicy
+from cache_policies.policies import Policy, policies_changed
+from qa.providers.word_vectors import word_vectors
+from qa.services import chunk_sentence_vectors
+from tests.test_semantic_guard import string_kb  # noqa: F401 (a fixture)
+
+# Only the similarity, contrast and alignment checks: retrieval and evidence are off.
+ALIGNED = Policy("semantic", True, 3600, "shared", 1, 0.35, 0.0, True, 0.0, 30.0, guard_min_alignment=0.30)
+CATCH = "How do I catch several exceptions in a single except clause?"
+RAISE = "How do I raise a new exception from inside an except clause?"  # a wrong hit the other checks let through
+PARAPHRASE = "How can one except clause catch multiple exceptions?"
+
+
+def _rejection(question: str, *, cached: str, policy: Policy) -> str | None:
+    entry = CachedQuestion(question=keys.normalize_text(cached), chunk_ids=[], document_ids=[], embedding=[0.0] * 384)
+    return semantic.guard_rejection(
+        candidate=semantic.Candidate(entry=entry, similarity=0.9), question=question, passages=[], policy=policy,
+        embedding=np.zeros(384, dtype=np.float32), sentence_vectors=chunk_sentence_vectors, word_vectors=word_vectors,
+    )
+
+
+def test_it_refuses_a_near_copy_whose_changed_words_have_no_counterpart():
+    assert _rejection(RAISE, cached=CATCH, policy=ALIGNED) == "alignment"
+    assert _rejection(PARAPHRASE, cached=CATCH, policy=ALIGNED) is None
+
+
+def test_it_scores_matching_words_higher_than_swapped_ones():
+    paraphrase = semantic.word_alignment(question=PARAPHRASE, cached_question=CATCH, word_vectors=word_vectors)
+    swapped = semantic.word_alignment(question=RAISE, cached_question=CATCH, word_vectors=word_vectors)
+    reworded = semantic.word_alignment(
+        question="Explain how the with statement works", cached_question="How does the with statement work?",
+        word_vectors=word_vectors,
+    )
+
+    assert swapped < 0.30 <= paraphrase < reworded == 1.0
+
+
+def test_it_runs_no_model_when_the_questions_use_the_same_words():
+    def unused(**_):
+        raise AssertionError("the word vectors were computed")
+
+    reordered = semantic.word_alignment(
+        question="Explain how the with statement works", cached_question="how does the with statement work",
+        word_vectors=unused,
+    )
+
+    assert reordered == 1.0
+
+
+def test_it_skips_the_alignment_check_at_zero():
+    assert _rejection(RAISE, cached=CATCH, policy=replace(ALIGNED, guard_min_alignment=0.0)) is None
+
+
+def test_it_reads_a_keyword_beside_a_code_keyword_as_content():
+    assert semantic.content_words("What does async for do?") == ["async", "for"]
+    assert semantic.content_words("What is a lambda expression?") == ["lambda", "expression"]
+    assert semantic.contrast_conflict("What does yield do?", "What does yield from do?") == "content"
+    assert semantic.contrast_conflict("What does import x as y do?", "What does from x import y do?") == "content"
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_it_refuses_the_near_copy_through_the_live_layer_until_the_check_is_off(string_kb):  # noqa: F811
+    refused = pair_evaluate(pair=Pair(CATCH, RAISE, False))
+    CachePolicy.objects.filter(layer="semantic").update(guard_min_alignment=0)
+    policies_changed()
+    unguarded = pair_evaluate(pair=Pair(CATCH, RAISE, False))
+
+    assert not refused.served and refused.rejection == "alignment"
+    assert unguarded.served and unguarded.rejection is None
+
+
+@pytest.mark.redis
+@pytest.mark.django_db
+def test_it_edits_the_alignment_cut_in_the_admin(admin_client):
+    policy = CachePolicy.objects.get(layer="semantic")
+    url = f"/admin/cache_policies/cachepolicy/{policy.pk}/change/"
+    data = {"enabled": "on", "scope": policy.scope, "similarity_threshold": policy.similarity_threshold,
+            "max_wrong_rate": policy.max_wrong_rate, "guard_min_overlap": policy.guard_min_overlap,
+            "guard_contrast": "on", "guard_min_evidence": policy.guard_min_evidence, "guard_min_alignment": 0.45,
+            "namespace_version": policy.namespace_version}
+
+    form = admin_client.get(url).content.decode()
+    page = admin_client.post(url, data, follow=True).content.decode()
+
+    assert 'name="guard_min_alignment"' in form and "raise a new exception" in form
+    assert "Semantic guard: word alignment 0.3 → 0.45: applies to the next lookups" in page
+    policy.refresh_from_db()
+    assert policy.guard_min_alignment == 0.45
