@@ -14,6 +14,7 @@ from bench import profiles
 from bench.http import ASK_PATH, BARE_PATH, Client, ask_body
 from bench.displacement import displacement_run
 from bench.ingest_memory import ingest_memory_run
+from bench.guard_storage import guard_storage
 from bench.latency import in_process_ask, latency_rounds, latency_summary, ledger_read_ms
 from bench.memory import layer_memory
 from bench.percentiles import ratio
@@ -70,6 +71,7 @@ def bench_run(options: BenchOptions) -> dict:
         bench_purge()
         try:
             in_process_ask(WARM_UP)  # loads MiniLM and opens the connections
+            results["guard_storage"] = _phase(options, guard_storage)
             results["profiles"][profiles.LOCAL] = _phase(options, lambda: profile_run(profiles.LOCAL, options))
             if options.openai:
                 with profiles.JitteredWireServer(embeddings_ms=options.embed_ms, chat_ms=options.chat_ms) as wire:

@@ -23,7 +23,8 @@ from psycopg.types import TypeInfo
 from cache_policies import redis_client
 from bench.percentiles import ratio, summary
 from bench.sandbox import PREFIX, keys_delete
-from cache_policies.semantic import candidates_nearest
+from cache_policies.pgvector_binary import binary_cursor
+from cache_policies.semantic import NEAREST_SQL, candidates_nearest, nearest_params
 
 DIMENSIONS = 384
 TABLE = "cache_policies_cachedquestion"
@@ -116,22 +117,13 @@ def shadow_sizes() -> dict:
 
 
 def pgvector_server_ms(queries: np.ndarray) -> list[float]:
-    """The database's own planning + execution time of candidates_nearest's query (EXPLAIN ANALYZE of the SQL it sends):
-    the rest of a lookup's time is the client's (building the query, the vector as a 384-number literal, the ORM)."""
-    statements = []
-
-    def capture(execute, sql, params, many, context):
-        statements.append((sql, params))
-        return execute(sql, params, many, context)
-
+    """The database's own planning + execution time of candidates_nearest's statement (EXPLAIN ANALYZE of it, with
+    the same binary parameters): the rest of a lookup's time is the client's (sending the vector, reading the rows)."""
     timings = []
     for query in queries:
-        statements.clear()
-        with connection.execute_wrapper(capture):
-            candidates_nearest(namespace=NAMESPACE, scope=SCOPE, embedding=query, threshold=THRESHOLD)
-        sql, params = statements[-1]
-        with connection.cursor() as cursor:
-            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", params)
+        params = nearest_params(namespace=NAMESPACE, scope=SCOPE, embedding=query)
+        with binary_cursor() as cursor:
+            cursor.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {NEAREST_SQL}", params, prepare=False)
             plan = cursor.fetchone()[0]
         plan = plan[0] if isinstance(plan, list) else plan
         timings.append(float(plan["Planning Time"]) + float(plan["Execution Time"]))

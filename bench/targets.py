@@ -55,6 +55,8 @@ def targets_evaluate(results: dict) -> list[Target]:
         _check("local: extractive answer generation p50 (cold, in-process)", _get(local, "in_process", "phases", "cold", "stages", "generate", "p50"), "ms", "≤ 5 ms", lambda v: v <= 5),
         _check("openai: stale hit p50 / fresh exact-hit p50, in-process", _get(openai, "stale", "stale_over_fresh_p50"), "×",
                "reported", lambda v: True),
+        _check("semantic guard bytes per chunk (sentence vectors), over the chunk's own vector",
+               _get(results, "guard_storage", "guard_over_chunk_vector"), "×", "≤ 2×", lambda v: v <= 2),
         _check("Redis bytes per cached 384-d embedding (p50)", _get(local, "memory", "embedding", "bytes", "p50"), "B", "≤ 1.7 KB (1741 B)", lambda v: v <= EMBEDDING_BYTES_TARGET),
     ]
     for profile, data in (("local", local), ("openai", openai)):

@@ -18,13 +18,14 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from functools import cached_property
+from typing import Any, Protocol
 
 import numpy as np
 from django.utils import timezone
-from pgvector.django import VectorField
 
 from cache_policies.models import CachedQuestion
+from cache_policies.pgvector_binary import binary_cursor
 from cache_policies.policies import Policy
 
 CANDIDATES = 5
@@ -79,9 +80,42 @@ WordVectors = Callable[..., np.ndarray]
 ALIGNMENT_SOFTNESS = 0.05
 
 
+class CachedEntry(Protocol):
+    """What the guard and its callers read of a cached question: an `IndexedQuestion` from a lookup,
+    or a `CachedQuestion` (the evaluation and the tests build candidates from the model)."""
+
+    @property
+    def question(self) -> str: ...
+    @property
+    def response_key(self) -> str: ...
+    @property
+    def chunk_ids(self) -> list[int]: ...
+    @property
+    def document_ids(self) -> list[int]: ...
+    @property
+    def embedding(self) -> Any: ...  # a 384-d vector, as a list or an array
+
+
+@dataclass(frozen=True)
+class IndexedQuestion:
+    """A row of the semantic index as a lookup reads it: a tuple, not a model instance (building five
+    instances through `raw()` cost more than the query itself at 100k rows)."""
+
+    id: int
+    question: str
+    response_key: str
+    chunk_ids: list[int]
+    document_ids: list[int]
+
+    @cached_property
+    def embedding(self) -> list[float]:
+        # Read only by the evidence check, the last one, so most candidates never fetch their 1.5 kB.
+        return CachedQuestion.objects.values_list("embedding", flat=True).get(pk=self.id)
+
+
 @dataclass(frozen=True)
 class Candidate:
-    entry: CachedQuestion
+    entry: CachedEntry
     similarity: float
 
 
@@ -287,22 +321,32 @@ def guard_rejection(
     return next((check.name for check in checks if not check.passed), None)
 
 
-_NEAREST_SQL = """
-    SELECT id, namespace, scope, question, response_key, retrieval_key, chunk_ids, document_ids, kth_score,
-           created_at, expires_at, embedding <=> %s::vector AS distance
-    FROM cache_policies_cachedquestion
+NEAREST_SQL = f"""
+    SELECT id, question, response_key, chunk_ids, document_ids, embedding <=> %b AS distance
+    FROM {CachedQuestion._meta.db_table}
     WHERE namespace = %s AND scope = %s AND (expires_at IS NULL OR expires_at > now())
     ORDER BY distance LIMIT %s
 """
 
 
+def nearest_params(*, namespace: str, scope: str, embedding: np.ndarray) -> tuple:
+    """NEAREST_SQL's parameters (the bench explains the same statement)."""
+    return (np.asarray(embedding, dtype=np.float32), namespace, scope, CANDIDATES)
+
+
 def candidates_nearest(*, namespace: str, scope: str, embedding: np.ndarray, threshold: float) -> list[Candidate]:
-    # Raw SQL so the 384-d vector travels once (the ORM repeats it in SELECT, WHERE and ORDER BY:
-    # most of a lookup's time at 100k rows), and the candidates' embeddings stay deferred until
-    # the evidence check, the last one, needs them.
-    vector = VectorField().get_prep_value(np.asarray(embedding, dtype=np.float32))
-    rows = CachedQuestion.objects.raw(_NEAREST_SQL, [vector, namespace, scope, CANDIDATES])
-    return [Candidate(entry=row, similarity=1.0 - row.distance) for row in rows if row.distance <= 1.0 - threshold]
+    # Raw SQL so the 384-d vector travels once (the ORM repeats it in SELECT, WHERE and ORDER BY), in
+    # pgvector's binary form, and rows come back as tuples: the client's share of a lookup at 100k rows.
+    # Not prepared: a plan cached on a long-lived connection would keep reading the table it was planned
+    # on, not a temporary table that shadows it later (the bench's 100k rows), and a pooler may not keep it.
+    with binary_cursor() as cursor:
+        cursor.execute(NEAREST_SQL, nearest_params(namespace=namespace, scope=scope, embedding=embedding),
+                       prepare=False)
+        rows = cursor.fetchall()
+    return [
+        Candidate(entry=IndexedQuestion(*row[:-1]), similarity=1.0 - row[-1])
+        for row in rows if row[-1] <= 1.0 - threshold
+    ]
 
 
 EXPIRED_PRUNE_SECONDS = 60

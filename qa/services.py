@@ -18,6 +18,7 @@ from qa.chunking import chunk_sentences, chunk_text
 from qa.document_limits import document_content_validate
 from qa.models import Chunk, ChunkSentence, Document, DocumentStatus, PromptTemplate
 from qa.selectors import chunk_sentence_embeddings
+from qa.sentence_codec import sentence_encode
 
 # Chunks per embedder call (their sentences go in a second call): small enough for steady progress,
 # large enough to keep an API busy.
@@ -65,7 +66,10 @@ def _chunks_embedded(*, content: str) -> list[EmbeddedChunk]:
 
 
 def _sentence_rows(vectors: dict[int, np.ndarray]) -> list[ChunkSentence]:
-    return [ChunkSentence(chunk_id=c, ordinal=i, embedding=v) for c, vs in vectors.items() for i, v in enumerate(vs)]
+    return [
+        ChunkSentence(chunk_id=c, ordinal=i, codes=sentence_encode(vector=v))
+        for c, vs in vectors.items() for i, v in enumerate(vs)
+    ]
 
 
 def _chunks_replace(*, document: Document, embedded: list[EmbeddedChunk]) -> None:

@@ -1,0 +1,41 @@
+"""A psycopg cursor on Django's connection that sends numpy vectors to pgvector in binary.
+
+A 384-d vector as text is ~3.5 kB of decimals that Python prints and PostgreSQL parses on every
+lookup; pgvector's binary form is 1.5 kB copied as is (uint16 dimensions, uint16 unused, big-endian
+float32s). The cursor binds parameters on the server (psycopg's `Cursor`, not Django's `ClientCursor`,
+which would inline them as text), and pass a vector with a `%b` placeholder.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from weakref import WeakKeyDictionary
+
+import psycopg
+from django.db import connection
+from pgvector.psycopg.vector import register_vector_info
+from psycopg.types import TypeInfo
+
+# The vector type's oid differs between databases (the test database creates its own extension), so it
+# is looked up once per physical connection rather than once per process.
+_vector_types: WeakKeyDictionary[psycopg.Connection, TypeInfo] = WeakKeyDictionary()
+
+
+def _vector_type(raw: psycopg.Connection) -> TypeInfo:
+    if raw not in _vector_types:
+        info = TypeInfo.fetch(raw, "vector")
+        if info is None:
+            raise psycopg.ProgrammingError("the vector type is not installed in this database")
+        _vector_types[raw] = info
+    return _vector_types[raw]
+
+
+@contextmanager
+def binary_cursor() -> Iterator[psycopg.Cursor]:
+    """A server-binding cursor on Django's connection, numpy arrays dumped as pgvector binary; errors
+    come out as Django's (DatabaseError and kin), as from `connection.cursor()`."""
+    connection.ensure_connection()
+    raw = connection.connection
+    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+        # On the cursor only: Django's own cursors keep sending and reading vectors as text.
+        register_vector_info(cursor, _vector_type(raw))
+        yield cursor
