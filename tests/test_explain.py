@@ -8,7 +8,8 @@ import pytest
 from django.core.management import call_command
 
 from cache_policies import redis_client
-from cache_policies.models import CachedQuestion
+from cache_policies.models import CachedQuestion, CachePolicy
+from cache_policies.policies import policies_changed
 from cache_policies.stats import flush_pending
 from qa.explain import question_explain
 from qa.pipeline import question_answer
@@ -55,6 +56,8 @@ def test_it_explains_an_exact_hit_with_its_ttl_and_document_tags(kb):
 
 
 def test_it_explains_a_semantic_hit_with_each_guard_check(kb):
+    CachePolicy.objects.filter(layer="semantic").update(guard_min_alignment=0.30)  # every check on, alignment too
+    policies_changed()
     question_answer(question=CACHED)
 
     explanation = question_explain(question="Explain how the with statement works")

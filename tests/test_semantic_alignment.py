@@ -70,6 +70,8 @@ def test_it_reads_a_keyword_beside_a_code_keyword_as_content():
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_it_refuses_the_near_copy_through_the_live_layer_until_the_check_is_off(string_kb):  # noqa: F811
+    CachePolicy.objects.filter(layer="semantic").update(guard_min_alignment=0.30)  # off by default: turned on
+    policies_changed()
     refused = pair_evaluate(pair=Pair(CATCH, RAISE, False))
     CachePolicy.objects.filter(layer="semantic").update(guard_min_alignment=0)
     policies_changed()
@@ -93,6 +95,6 @@ def test_it_edits_the_alignment_cut_in_the_admin(admin_client):
     page = admin_client.post(url, data, follow=True).content.decode()
 
     assert 'name="guard_min_alignment"' in form and "raise a new exception" in form
-    assert "Semantic guard: word alignment 0.3 → 0.45: applies to the next lookups" in page
+    assert "Semantic guard: word alignment 0 → 0.45: applies to the next lookups" in page
     policy.refresh_from_db()
     assert policy.guard_min_alignment == 0.45

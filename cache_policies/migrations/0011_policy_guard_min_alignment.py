@@ -14,6 +14,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='cachepolicy',
             name='guard_min_alignment',
-            field=models.FloatField(default=0.3, help_text='Semantic layer: how well every content word of each question must be matched by a word of the other, by contextual word vectors (0 disables the word-alignment check).', validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(1.0)]),
+            field=models.FloatField(default=0.0, help_text='Semantic layer: how well every content word of each question must be matched by a word of the other, by contextual word vectors (0 disables the word-alignment check).', validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(1.0)]),
         ),
     ]
