@@ -234,9 +234,8 @@ def _received(pgconn: pq.abc.PGconn) -> list[tuple[str | None, int]]:
 
 def _wait(pgconn: pq.abc.PGconn, *, write: bool = False, deadline: float | None = None) -> None:
     remaining = _REPLY_TIMEOUT if deadline is None else deadline - time.monotonic()
-    ready = select.select([], [pgconn.socket], [], max(remaining, 0)) if write else \
-        select.select([pgconn.socket], [], [], max(remaining, 0))
-    if not any(ready):
+    readers, writers = ([], [pgconn.socket]) if write else ([pgconn.socket], [])
+    if not any(select.select(readers, writers, [], max(remaining, 0))):
         raise psycopg.OperationalError(f"change ledger read: no reply within {_REPLY_TIMEOUT:.0f} s")
 
 

@@ -30,12 +30,18 @@ def _vector_type(raw: psycopg.Connection) -> TypeInfo:
 
 
 @contextmanager
-def binary_cursor() -> Iterator[psycopg.Cursor]:
-    """A server-binding cursor on Django's connection, numpy arrays dumped as pgvector binary; errors
-    come out as Django's (DatabaseError and kin), as from `connection.cursor()`."""
+def server_cursor() -> Iterator[psycopg.Cursor]:
+    """A psycopg cursor on Django's connection that binds parameters on the server (and may read results in
+    binary); errors come out as Django's (DatabaseError and kin), as from `connection.cursor()`."""
     connection.ensure_connection()
-    raw = connection.connection
-    with connection.wrap_database_errors, psycopg.Cursor(raw) as cursor:
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor
+
+
+@contextmanager
+def binary_cursor() -> Iterator[psycopg.Cursor]:
+    """A server_cursor with numpy arrays dumped as pgvector binary."""
+    with server_cursor() as cursor:
         # On the cursor only: Django's own cursors keep sending and reading vectors as text.
-        register_vector_info(cursor, _vector_type(raw))
+        register_vector_info(cursor, _vector_type(cursor.connection))
         yield cursor

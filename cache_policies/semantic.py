@@ -39,7 +39,7 @@ _DUNDER = re.compile(r"__\w+__")
 _HYPHENATED = re.compile(r"(?<=[a-z])-(?=[a-z])")
 _QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"|`([^`]+)`")
 _WORD = re.compile(r"[a-z][a-z']*")
-_TERM = re.compile(r"[a-z_][a-z0-9_]*")
+TERM = re.compile(r"[a-z_][a-z0-9_]*")  # a word, as every check reads it
 # English function words and the words questions are framed with ("how do I write...", "what does
 # ... mean"): they carry no topic, so a paraphrase may add or drop them freely.
 _STOPWORDS = frozenset("""
@@ -147,12 +147,12 @@ def _same_word(a: str, b: str) -> bool:
 
 
 def _tokens(question: str) -> list[str]:
-    return list(dict.fromkeys(_TERM.findall(question.lower())))
+    return list(dict.fromkeys(TERM.findall(question.lower())))
 
 
 def _keywords_beside_code(text: str) -> set[str]:
     # One-letter names ("import x as y") are placeholders: the keywords around them are still neighbours.
-    words = [w for w in _TERM.findall(text) if len(w) > 1]
+    words = [w for w in TERM.findall(text) if len(w) > 1]
     return {
         w for i, w in enumerate(words) if w in _CODE_COMPANIONS
         and any(n in _CODE_ONLY_KEYWORDS for n in words[max(0, i - 1):i + 2] if n != w)
@@ -162,7 +162,7 @@ def _keywords_beside_code(text: str) -> set[str]:
 def content_words(question: str) -> list[str]:
     """The words that name what a question is about, in order, without function or framing words."""
     text = question.lower()
-    named = set(_KEYWORD_TERM.findall(text)) | {w for m in _QUOTED.finditer(text) for w in _TERM.findall(m.group(0))}
+    named = set(_KEYWORD_TERM.findall(text)) | {w for m in _QUOTED.finditer(text) for w in TERM.findall(m.group(0))}
     named |= _keywords_beside_code(text)
     return [w for w in _tokens(text) if len(w) > 1 and (w not in _STOPWORDS or w in named)]
 

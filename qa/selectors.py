@@ -3,10 +3,9 @@
 from collections import defaultdict
 
 import numpy as np
-import psycopg
-from django.db import connection
 from django.db.models import Count, QuerySet
 
+from cache_policies.pgvector_binary import server_cursor
 from qa.models import Chunk, ChunkSentence, Document, PromptTemplate
 from qa.sentence_codec import sentences_decode
 
@@ -28,8 +27,7 @@ def active_prompt_template() -> PromptTemplate:
 def chunk_sentence_embeddings(*, chunk_ids: list[int]) -> dict[int, np.ndarray]:
     """The stored sentence vectors of each chunk that has them, one row per sentence, in one query."""
     # Through psycopg in binary: bytea arrives as bytes, not as Django's hex text to parse.
-    connection.ensure_connection()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+    with server_cursor() as cursor:
         cursor.execute(_SENTENCES_OF_CHUNKS, [chunk_ids], binary=True, prepare=False)
         rows = defaultdict(list)
         for chunk_id, codes in cursor:

@@ -4,15 +4,14 @@ Local whatever the embedding provider: the guard compares two short questions wo
 small forward pass here (milliseconds) and would be an API call elsewhere.
 """
 
-import re
 from functools import cache, lru_cache
 
 import numpy as np
 
+from cache_policies.semantic import TERM
 from qa.providers import embedder
 from qa.providers.local_embeddings import LocalEmbedder
 
-_TERM = re.compile(r"[a-z_][a-z0-9_]*")  # a word as the guard finds it (cache_policies.semantic)
 LOCAL_MODEL = "all-MiniLM-L6-v2"
 
 
@@ -29,7 +28,7 @@ def _model_owner() -> LocalEmbedder:
 
 def _word_spans(text: str, words: list[str]) -> list[tuple[int, int]]:
     first = {}
-    for match in _TERM.finditer(text):
+    for match in TERM.finditer(text):
         first.setdefault(match.group(0), match.span())
     return [first.get(word, (0, 0)) for word in words]
 
