@@ -15,9 +15,11 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import DatabaseError
+from django.db.models import Count, Q
 
 from cache_policies import keys, redis_client, stats
-from cache_policies.models import Layer, Outcome, StatsPeriod, StatsRollup
+from cache_policies.calibration import wilson_interval
+from cache_policies.models import CachePolicy, Layer, Outcome, SemanticVerdict, StatsPeriod, StatsRollup, Verdict
 from cache_policies.redis_advice import RedisAdvice, redis_advice
 from cache_policies.redis_health import RedisHealth, redis_health
 
@@ -205,6 +207,41 @@ def question_texts(*, digests: list[str]) -> dict[str, str]:
     raw = redis_client.call(lambda r: r.hmget(keys.stats_questions_text_key(), digests)) or []
     texts = {digest: text.decode() for digest, text in zip(digests, raw) if text}
     return {digest: text for digest, text in texts.items() if keys.text_hash(text) == digest}
+
+
+@dataclass(frozen=True)
+class VerifiedRate:
+    """The wrong share of the verified semantic hits, its Wilson 95 % interval (0-1 with none verified), and the
+    operator's budget it is measured against."""
+
+    verified: int
+    wrong: int
+    low: float
+    high: float
+    budget: float
+
+    @property
+    def verdict(self) -> str:
+        if self.high <= self.budget:
+            return "within the budget"
+        return "over the budget" if self.low > self.budget else "not yet known to be within the budget"
+
+    @property
+    def percent(self) -> dict[str, float]:
+        rate = self.wrong / self.verified if self.verified else 0.0
+        return {"rate": 100 * rate, "low": 100 * self.low, "high": 100 * self.high, "budget": 100 * self.budget}
+
+
+def semantic_verified_rate() -> VerifiedRate | None:
+    """Every verdict so far (qa/verification.py writes them); None with the database down."""
+    try:
+        counts = SemanticVerdict.objects.aggregate(verified=Count("id"), wrong=Count("id", filter=Q(verdict=Verdict.WRONG)))
+        budget = CachePolicy.objects.filter(layer=Layer.SEMANTIC).values_list("max_wrong_rate", flat=True).first()
+    except DatabaseError:
+        return None
+    low, high = wilson_interval(hits=counts["wrong"], n=counts["verified"])
+    return VerifiedRate(verified=counts["verified"], wrong=counts["wrong"], low=low, high=high,
+                        budget=budget if budget is not None else 0.0)
 
 
 def stats_overview(*, minutes: int = 60, hours: int = 24, now: float | None = None) -> StatsOverview:
