@@ -30,6 +30,8 @@ from cache_policies.policies import Policy
 
 CANDIDATES = 5
 AGREEMENT_DEPTH = 3
+# The wrongly served question embedded again lands within float32 noise of where it was found wrong.
+REFUSAL_TOLERANCE = 1e-4
 
 _NEGATIONS = {"not", "no", "never", "without", "cannot", "can't", "don't", "doesn't", "isn't", "aren't", "won't", "nor"}
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)*(?![\w])")
@@ -318,7 +320,7 @@ def guard_checks(
 def _verified_neighbourhood(candidate: Candidate) -> GuardCheck:
     """vCache's per-entry threshold: once the entry was found wrong for a question at similarity s, it is refused
     to every question at most s similar to it (as far from it or farther); nearer ones are still served."""
-    passed = candidate.similarity > candidate.refused_up_to
+    passed = candidate.similarity > candidate.refused_up_to + REFUSAL_TOLERANCE
     return GuardCheck("verified", passed, f"{candidate.similarity:.2f} {'>' if passed else '<='} "
                       f"{candidate.refused_up_to:.2f}, where it was served wrongly")
 
