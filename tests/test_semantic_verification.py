@@ -11,6 +11,7 @@ from cache_policies.policies import Policy, policies_changed
 from cache_policies.verification import sources_agree, verdict_decide, verification_due
 from qa.pipeline import question_answer
 from qa.verification import ServedHit, semantic_hit_verify
+from tests.conftest import defaults_create, semantic_policy_edit
 from tests.test_semantic_budget import guard_off  # noqa: F401 (a fixture)
 from tests.test_semantic_guard import string_kb  # noqa: F401 (a fixture)
 
@@ -159,3 +160,12 @@ def test_the_stats_page_shows_the_wrong_rate_with_its_interval_beside_the_budget
 
 def test_the_stats_page_says_when_nothing_was_verified(admin_client):
     assert "No semantic hit verified yet" in admin_client.get("/stats/").content.decode()
+
+
+def test_it_edits_the_verify_share_in_the_semantic_layers_admin_form(admin_client):
+    defaults_create()
+    form, page, policy = semantic_policy_edit(admin_client, verify_share=0.05)
+
+    assert 'name="verify_share"' in form and "answered again in the background" in form
+    assert "Semantic verified share 0.0% → 5.0%: applies to the next semantic hits" in page
+    assert policy.verify_share == 0.05
