@@ -2,18 +2,20 @@
 the cache, and a wrong verdict stops its entry being served to that neighbourhood; the stats show the rate."""
 
 import json
+from dataclasses import replace
 
 import pytest
 from django_tasks import default_task_backend
 
-from cache_policies.models import CachePolicy, SemanticVerdict, Verdict
+from cache_policies import semantic
+from cache_policies.models import CachedQuestion, CachePolicy, SemanticVerdict, Verdict
 from cache_policies.policies import Policy, policies_changed
 from cache_policies.verification import sources_agree, verdict_decide, verification_due
 from qa.pipeline import question_answer
-from qa.verification import ServedHit, semantic_hit_verify
 from tests.conftest import defaults_create, semantic_policy_edit
 from tests.test_semantic_budget import guard_off  # noqa: F401 (a fixture)
 from tests.test_semantic_guard import string_kb  # noqa: F401 (a fixture)
+from tests.test_semantic_lookup import cached, nearest
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 # With the guard off and the threshold at 0.35 (string_kb), "split" is served "uppercase"'s answer at 0.39,
@@ -37,8 +39,9 @@ def _verify_share(share: float, **fields) -> None:
 
 
 def _verify(result) -> SemanticVerdict:
-    """Run a queued verification as the job does, from its JSON payload."""
-    return semantic_hit_verify(hit=ServedHit(**json.loads(json.dumps(result.kwargs))))
+    """Run a queued verification job here, from its payload as JSON stores it, and read the verdict it wrote."""
+    verdict = result.task.call(**json.loads(json.dumps(result.kwargs)))
+    return SemanticVerdict.objects.get(verdict=verdict)
 
 
 def test_it_stops_serving_a_wrongly_served_entry_to_its_neighbourhood(guard_off, queued):
@@ -169,3 +172,27 @@ def test_it_edits_the_verify_share_in_the_semantic_layers_admin_form(admin_clien
     assert 'name="verify_share"' in form and "answered again in the background" in form
     assert "Semantic verified share 0.0% → 5.0%: applies to the next semantic hits" in page
     assert policy.verify_share == 0.05
+
+
+def test_it_reads_each_candidates_highest_wrong_similarity_in_the_lookup():
+    cached("near", t=0.5)   # cos 0.8944 to the query
+    cached("far", t=1.0)    # cos 0.7071
+    for similarity, verdict in ((0.6, Verdict.WRONG), (0.7, Verdict.WRONG), (0.95, Verdict.SAME)):
+        SemanticVerdict.objects.create(question="q", cached_question="near", response_key="resp:near",
+                                       similarity=similarity, answer_similarity=0.5, sources_agree=True, verdict=verdict)
+
+    found = {c.entry.question: c.refused_up_to for c in nearest()}
+
+    assert found == {"near": 0.7, "far": None}
+
+
+def test_the_guard_refuses_an_entry_at_or_beyond_where_it_was_served_wrongly():
+    unguarded = replace(_policy(share=0.0), guard_min_overlap=0.0, guard_contrast=False, guard_min_evidence=0.0)
+
+    def rejection(similarity: float) -> str | None:
+        entry = CachedQuestion(question="how do i join strings", chunk_ids=[1], document_ids=[1], embedding=[0.0] * 384)
+        candidate = semantic.Candidate(entry=entry, similarity=similarity, refused_up_to=0.8)
+        return semantic.guard_rejection(candidate=candidate, question="How do I glue strings?", passages=[],
+                                        policy=unguarded, embedding=None, sentence_vectors=None, word_vectors=None)
+
+    assert [rejection(s) for s in (0.75, 0.8, 0.81)] == ["verified", "verified", None]
