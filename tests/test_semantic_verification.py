@@ -14,12 +14,12 @@ from cache_policies.verification import sources_agree, verdict_decide, verificat
 from qa.pipeline import question_answer
 from tests.conftest import defaults_create, semantic_policy_edit
 from tests.test_semantic_budget import guard_off  # noqa: F401 (a fixture)
-from tests.test_semantic_guard import string_kb  # noqa: F401 (a fixture)
+from tests.test_semantic_guard import string_kb  # noqa: F401 (guard_off's fixture)
 from tests.test_semantic_lookup import cached, nearest
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
-# With the guard off and the threshold at 0.35 (string_kb), "split" is served "uppercase"'s answer at 0.39,
-# and "capital" at 0.75 (tests/test_semantic_budget.py measured both).
+# With the guard off (these tests are about what happens after a hit is served) and the threshold at 0.35,
+# "split" is served "uppercase"'s answer at 0.39, and "capital" at 0.75 (tests/test_semantic_budget.py measured both).
 UPPERCASE = "How do I convert a string to uppercase?"
 SPLIT = "How do I split a string on commas?"
 CAPITAL = "How do I make every letter of a string a capital?"
@@ -52,7 +52,7 @@ def test_it_stops_serving_a_wrongly_served_entry_to_its_neighbourhood(guard_off,
 
     verdict = _verify(queued[0])
 
-    assert verdict.verdict == Verdict.WRONG and verdict.answer_similarity < 0.8, "str.split's sentence, not str.upper's"
+    assert verdict.verdict == Verdict.WRONG and verdict.answer_similarity < 0.5, "str.split's sentence, not str.upper's"
     assert verdict.similarity == pytest.approx(wrong.cache["similarity"], abs=1e-4)
     assert (verdict.question, verdict.cached_question) == (SPLIT, "how do i convert a string to uppercase")
     again = question_answer(question=SPLIT)
@@ -62,7 +62,7 @@ def test_it_stops_serving_a_wrongly_served_entry_to_its_neighbourhood(guard_off,
     assert question_answer(question=UPPERCASE).cache["response"] == "hit", "and its own question exactly"
 
 
-def test_it_keeps_serving_an_entry_verified_the_same(string_kb, queued):
+def test_it_keeps_serving_an_entry_verified_the_same(guard_off, queued):
     _verify_share(1.0)
     question_answer(question=UPPERCASE)
     assert question_answer(question=CAPITAL).cache["response"] == "semantic_hit"
@@ -74,7 +74,7 @@ def test_it_keeps_serving_an_entry_verified_the_same(string_kb, queued):
     assert question_answer(question="How do I turn every letter of a string into a capital?").cache["response"] == "semantic_hit"
 
 
-def test_it_queues_verification_only_for_served_semantic_hits_and_runs_none_in_the_request(string_kb, queued):
+def test_it_queues_verification_only_for_served_semantic_hits_and_runs_none_in_the_request(guard_off, queued):
     _verify_share(1.0)
     miss = question_answer(question=UPPERCASE)
     exact = question_answer(question=UPPERCASE)
@@ -92,7 +92,7 @@ def test_it_queues_verification_only_for_served_semantic_hits_and_runs_none_in_t
     assert not SemanticVerdict.objects.exists(), "the request only queued it"
 
 
-def test_it_never_verifies_a_no_store_request(string_kb, queued):
+def test_it_never_verifies_a_no_store_request(guard_off, queued):
     _verify_share(1.0)
     question_answer(question=UPPERCASE)
 
@@ -101,7 +101,7 @@ def test_it_never_verifies_a_no_store_request(string_kb, queued):
     assert not verification_due(policy=_policy(share=1.0), mode="no-store", shared=True)
 
 
-def test_it_never_verifies_per_user_answers(string_kb, queued):
+def test_it_never_verifies_per_user_answers(guard_off, queued):
     _verify_share(1.0, scope="per_user")
     question_answer(question=UPPERCASE, user_id=1)
 
@@ -112,7 +112,7 @@ def test_it_never_verifies_per_user_answers(string_kb, queued):
     assert not queued
 
 
-def test_it_queues_nothing_with_a_verify_share_of_zero(string_kb, queued):
+def test_it_queues_nothing_with_a_verify_share_of_zero(guard_off, queued):
     _verify_share(0.0)
     question_answer(question=UPPERCASE)
 
@@ -135,8 +135,8 @@ def test_it_calls_a_hit_the_same_only_when_sources_and_answers_agree():
     assert sources_agree(served=["a", "b"], fresh=["b", "a"])
     assert not sources_agree(served=["a", "b"], fresh=["b", "c"]), "the served answer's first source is not cited"
     assert not sources_agree(served=[], fresh=["a"])
-    assert verdict_decide(sources_agree=True, answer_similarity=0.8) == Verdict.SAME
-    assert verdict_decide(sources_agree=True, answer_similarity=0.79) == Verdict.WRONG
+    assert verdict_decide(sources_agree=True, answer_similarity=0.75) == Verdict.SAME
+    assert verdict_decide(sources_agree=True, answer_similarity=0.74) == Verdict.WRONG
     assert verdict_decide(sources_agree=False, answer_similarity=1.0) == Verdict.WRONG
 
 
