@@ -76,6 +76,15 @@ class AskedQuestionSerializer(serializers.Serializer):
     count = serializers.IntegerField()
 
 
+class VerifiedRateSerializer(serializers.Serializer):
+    verified = serializers.IntegerField(help_text="Served semantic hits answered again and compared.")
+    wrong = serializers.IntegerField(help_text="Of those, the ones whose fresh answer differed.")
+    low = serializers.FloatField(help_text="Wilson 95 % interval of the wrong share: its lower end (0 with none verified).")
+    high = serializers.FloatField(help_text="Its upper end (1 with none verified).")
+    budget = serializers.FloatField(help_text="The semantic policy's max_wrong_rate.")
+    verdict = serializers.CharField(help_text="Whether the interval shows the wrong share within the budget.")
+
+
 NULL_WHEN_DOWN = "Null when the database is down (the counts are kept there, not in Redis)."
 
 
@@ -105,6 +114,7 @@ class StatsApi(APIView):
         )
         redis = RedisHealthSerializer()
         redis_advice = RedisAdviceSerializer(many=True, help_text="Redis configuration that weakens a guarantee.")
+        verified = VerifiedRateSerializer(allow_null=True, help_text=f"Verified semantic hits. {NULL_WHEN_DOWN}")
 
         class Meta:
             ref_name = "Stats"

@@ -131,6 +131,7 @@ class StatsOverview:
     questions: list[AskedQuestion] | None
     redis: RedisHealth
     redis_advice: list[RedisAdvice]
+    verified: "VerifiedRate | None"
 
 
 def _rollup_read(*, period: str, first: int, last: int) -> dict[int, dict[str, int]] | None:
@@ -262,4 +263,5 @@ def stats_overview(*, minutes: int = 60, hours: int = 24, now: float | None = No
         questions=questions_top(),
         redis=health,
         redis_advice=redis_advice(health=health),
+        verified=semantic_verified_rate(),
     )

@@ -10,7 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from cache_policies.charts import histogram_chart, ratio_chart
 from cache_policies.metrics import metrics_text
 from cache_policies.models import CachePolicy, Layer
-from cache_policies.stats_selectors import semantic_verified_rate, stats_overview
+from cache_policies.stats_selectors import stats_overview
 
 
 @staff_member_required
@@ -19,7 +19,6 @@ def stats_page(request: HttpRequest) -> HttpResponse:
     context = {
         "overview": overview,
         "policies": CachePolicy.objects.all(),
-        "verified": semantic_verified_rate(),
         "layers": Layer.values,
         "saved_rows": [
             ("last-minutes", f"last {overview.minutes} minutes", overview.last_minutes),

@@ -149,7 +149,7 @@ def _verdicts(*, same: int, wrong: int) -> None:
         )
 
 
-def test_the_stats_page_shows_the_wrong_rate_with_its_interval_beside_the_budget(admin_client):
+def test_the_stats_show_the_wrong_rate_with_its_interval_beside_the_budget(admin_client):
     CachePolicy.objects.update_or_create(layer="semantic", defaults={"max_wrong_rate": 0.01})
     _verdicts(same=9, wrong=1)
 
@@ -159,6 +159,9 @@ def test_the_stats_page_shows_the_wrong_rate_with_its_interval_beside_the_budget
     assert "10.0 % (1 of 10 verified)" in page
     assert "1.8–40.4 %" in page
     assert "1.0 %: over the budget" in page, "even the interval's low end is above 1 %"
+    verified = admin_client.get("/api/stats").json()["verified"]
+    assert verified == {"verified": 10, "wrong": 1, "low": pytest.approx(0.0179, abs=1e-4),
+                        "high": pytest.approx(0.4042, abs=1e-4), "budget": 0.01, "verdict": "over the budget"}
 
 
 def test_the_stats_page_says_when_nothing_was_verified(admin_client):
