@@ -79,8 +79,10 @@ class AskedQuestionSerializer(serializers.Serializer):
 class VerifiedRateSerializer(serializers.Serializer):
     verified = serializers.IntegerField(help_text="Served semantic hits answered again and compared.")
     wrong = serializers.IntegerField(help_text="Of those, the ones whose fresh answer differed.")
-    low = serializers.FloatField(help_text="Wilson 95 % interval of the wrong share: its lower end (0 with none verified).")
-    high = serializers.FloatField(help_text="Its upper end (1 with none verified).")
+    interval = serializers.ListField(
+        child=serializers.FloatField(), min_length=2, max_length=2,
+        help_text="Wilson 95 % interval of the wrong share, [low, high] ([0, 1] with none verified).",
+    )
     budget = serializers.FloatField(help_text="The semantic policy's max_wrong_rate.")
     verdict = serializers.CharField(help_text="Whether the interval shows the wrong share within the budget.")
 

@@ -228,6 +228,10 @@ class VerifiedRate:
         return "over the budget" if self.low > self.budget else "not yet known to be within the budget"
 
     @property
+    def interval(self) -> tuple[float, float]:
+        return self.low, self.high
+
+    @property
     def percent(self) -> dict[str, float]:
         rate = self.wrong / self.verified if self.verified else 0.0
         return {"rate": 100 * rate, "low": 100 * self.low, "high": 100 * self.high, "budget": 100 * self.budget}
