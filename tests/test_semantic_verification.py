@@ -199,3 +199,12 @@ def test_the_guard_refuses_an_entry_at_or_beyond_where_it_was_served_wrongly():
                                         policy=unguarded, embedding=None, sentence_vectors=None, word_vectors=None)
 
     assert [rejection(s) for s in (0.75, 0.8, 0.81)] == ["verified", "verified", None]
+
+
+def test_it_lists_the_verdicts_in_the_admin_read_only(admin_client):
+    _verdicts(same=0, wrong=1)
+
+    page = admin_client.get("/admin/cache_policies/semanticverdict/").content.decode()
+
+    assert "q0" in page and "Wrong answer served" in page
+    assert admin_client.get("/admin/cache_policies/semanticverdict/add/").status_code == 403
