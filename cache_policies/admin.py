@@ -5,7 +5,9 @@ from django.template.response import TemplateResponse
 
 from cache_policies.durations import OFF, DurationField, duration_format
 from cache_policies.layer_forms import layer_fieldsets, layer_help
-from cache_policies.models import Action, CachedQuestion, CachePolicy, Event, InvalidationRule, Layer, ModelPrice
+from cache_policies.models import (
+    Action, CachedQuestion, CachePolicy, Event, InvalidationRule, Layer, ModelPrice, SemanticVerdict,
+)
 from cache_policies.policy_changes import policy_change_summary
 from cache_policies.selectors import RULE_OFF, WARMABLE_EVENTS, rule_grid
 from cache_policies.services import layer_purge, question_purge, rule_set, rule_warm_set
@@ -143,4 +145,21 @@ class CachedQuestionAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SemanticVerdict)
+class SemanticVerdictAdmin(admin.ModelAdmin):
+    """Verified semantic hits, written only by the verification job. Deleting a wrong verdict the operator
+    disagrees with serves its entry to that neighbourhood again."""
+
+    list_display = ("question", "cached_question", "similarity", "answer_similarity", "sources_agree", "verdict",
+                    "created_at")
+    list_filter = ("verdict",)
+    search_fields = ("question", "cached_question")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

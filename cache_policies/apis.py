@@ -76,6 +76,17 @@ class AskedQuestionSerializer(serializers.Serializer):
     count = serializers.IntegerField()
 
 
+class VerifiedRateSerializer(serializers.Serializer):
+    verified = serializers.IntegerField(help_text="Served semantic hits answered again and compared.")
+    wrong = serializers.IntegerField(help_text="Of those, the ones whose fresh answer differed.")
+    interval = serializers.ListField(
+        child=serializers.FloatField(), min_length=2, max_length=2,
+        help_text="Wilson 95 % interval of the wrong share, [low, high] ([0, 1] with none verified).",
+    )
+    budget = serializers.FloatField(help_text="The semantic policy's max_wrong_rate.")
+    verdict = serializers.CharField(help_text="Whether the interval shows the wrong share within the budget.")
+
+
 NULL_WHEN_DOWN = "Null when the database is down (the counts are kept there, not in Redis)."
 
 
@@ -105,6 +116,7 @@ class StatsApi(APIView):
         )
         redis = RedisHealthSerializer()
         redis_advice = RedisAdviceSerializer(many=True, help_text="Redis configuration that weakens a guarantee.")
+        verified = VerifiedRateSerializer(allow_null=True, help_text=f"Verified semantic hits. {NULL_WHEN_DOWN}")
 
         class Meta:
             ref_name = "Stats"

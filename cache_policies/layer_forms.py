@@ -15,7 +15,7 @@ _FIELDSETS = {
     # A cached question lives as long as the exact response it points to: the semantic layer has no TTL.
     Layer.SEMANTIC: (
         ("Matching", {"fields": ("layer", "enabled", "scope", "similarity_threshold")}),
-        ("Wrong-answer budget", {"fields": ("max_wrong_rate", "threshold_derivation")}),
+        ("Wrong-answer budget", {"fields": ("max_wrong_rate", "threshold_derivation", "verify_share")}),
         ("False-hit guard", {"fields": ("guard_min_overlap", "guard_contrast", "guard_min_evidence", "guard_min_alignment")}),
         _NAMESPACE,
     ),
@@ -64,6 +64,10 @@ _HELP = {
         "Editing the budget here changes nothing served until that runs again.",
         "threshold_derivation": "How the similarity threshold was derived from the budget; empty once the threshold "
         "is set by hand.",
+        "verify_share": "The share of served semantic hits answered again in the background, without the cache, "
+        "and compared with the answer served (0.05 = 1 in 20; each costs one answer). A hit found wrong stops its "
+        "cached answer being served to questions as far from it, and the stats page shows the measured wrong share "
+        "beside the budget. 0 turns verification off.",
         "guard_min_overlap": "The share of the cached answer's sources the new question must also retrieve "
         "(0 turns this check off).",
         "guard_contrast": "Refuse a cached answer when the questions differ in a negation, a number, an "

@@ -74,6 +74,12 @@ class CachePolicy(models.Model):
         help_text="Semantic layer: the share of served semantic hits allowed to be wrong. semantic_eval --split "
         "--apply derives the similarity threshold from it on labelled pairs.",
     )
+    # Off by default: each verification costs a full answer (an LLM call with OpenAI).
+    verify_share = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Semantic layer: the share of served semantic hits answered again in the background and compared "
+        "with the answer served (0 turns verification off).",
+    )
     threshold_derivation = models.CharField(
         max_length=300, blank=True, editable=False,
         help_text="Semantic layer: how the similarity threshold was last derived from the budget (empty: set by hand).",
@@ -169,6 +175,34 @@ class CachedQuestion(models.Model):
             ),
             models.Index(fields=["namespace", "scope"], name="cachedq_ns_scope"),
         ]
+
+
+class Verdict(models.TextChoices):
+    SAME = "same", "Same answer"
+    WRONG = "wrong", "Wrong answer served"
+
+
+class SemanticVerdict(models.Model):
+    """A served semantic hit, answered again without the cache and compared with what was served.
+
+    A wrong one refuses its entry to every question at most as similar as the wrong one was (the lookup reads
+    these rows, so the refusal outlives the entry's index row and anything Redis forgets).
+    """
+
+    question = models.TextField(help_text="The question the cached answer was served for.")
+    cached_question = models.TextField(help_text="The cached entry's own question.")
+    response_key = models.CharField(max_length=250, help_text="The cached entry that was served.")
+    similarity = models.FloatField(help_text="Cosine similarity of the two questions.")
+    answer_similarity = models.FloatField(help_text="Cosine similarity of the served and the fresh answers.")
+    sources_agree = models.BooleanField(help_text="Whether each answer's first source is cited by the other.")
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["response_key", "verdict"], name="verdict_entry")]
+
+    def __str__(self) -> str:
+        return f"{self.verdict}: {self.question!r} served {self.cached_question!r} at {self.similarity:.2f}"
 
 
 class SeenModel(models.Model):

@@ -19,6 +19,7 @@ _EFFECTS = {
     "guard_min_alignment": ("guard: word alignment", f"applies to the next lookups {_EVERYWHERE}"),
     "max_wrong_rate": ("wrong-answer budget", "kept for the next derivation (semantic_eval --split --apply); "
                        "nothing served changes until the threshold does"),
+    "verify_share": ("verified share", f"applies to the next semantic hits {_EVERYWHERE}"),
     "lock_timeout_seconds": ("single-flight wait", f"applies to the next misses {_EVERYWHERE}"),
     "stale_seconds": ("stale window", f"applies to answers stored from now on {_EVERYWHERE}; answers stored "
                       "before keep the window they were stored with"),
@@ -34,7 +35,7 @@ def _shown(field: str, value) -> str:
         return duration_format(value, zero=OFF)
     if field == "lock_timeout_seconds":
         return f"{value:g} s"
-    if field == "max_wrong_rate":
+    if field in ("max_wrong_rate", "verify_share"):
         return f"{value:.1%}"
     if isinstance(value, bool):
         return "on" if value else "off"

@@ -24,12 +24,14 @@ from typing import Any, Protocol
 import numpy as np
 from django.utils import timezone
 
-from cache_policies.models import CachedQuestion
+from cache_policies.models import CachedQuestion, SemanticVerdict, Verdict
 from cache_policies.pgvector_binary import binary_cursor
 from cache_policies.policies import Policy
 
 CANDIDATES = 5
 AGREEMENT_DEPTH = 3
+# The wrongly served question embedded again lands within float32 noise of where it was found wrong.
+REFUSAL_TOLERANCE = 1e-4
 
 _NEGATIONS = {"not", "no", "never", "without", "cannot", "can't", "don't", "doesn't", "isn't", "aren't", "won't", "nor"}
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)*(?![\w])")
@@ -117,6 +119,8 @@ class IndexedQuestion:
 class Candidate:
     entry: CachedEntry
     similarity: float
+    # The highest similarity at which this entry was verified wrong (SemanticVerdict); None if never.
+    refused_up_to: float | None = None
 
 
 def contrast_features(question: str) -> dict[str, frozenset[str]]:
@@ -292,6 +296,8 @@ def guard_checks(
     """
     entry = candidate.entry
     yield _at_least("similarity", candidate.similarity, policy.similarity_threshold)
+    if candidate.refused_up_to is not None:
+        yield _verified_neighbourhood(candidate)
     if policy.guard_min_overlap > 0:
         overlap = retrieval_agreement(cached_document_ids=entry.document_ids, passages=passages)
         yield _at_least("retrieval", overlap, policy.guard_min_overlap)
@@ -311,6 +317,14 @@ def guard_checks(
         yield _at_least("alignment", alignment, policy.guard_min_alignment)
 
 
+def _verified_neighbourhood(candidate: Candidate) -> GuardCheck:
+    """vCache's per-entry threshold: once the entry was found wrong for a question at similarity s, it is refused
+    to every question at most s similar to it (as far from it or farther); nearer ones are still served."""
+    passed = candidate.similarity > candidate.refused_up_to + REFUSAL_TOLERANCE
+    return GuardCheck("verified", passed, f"{candidate.similarity:.2f} {'>' if passed else '<='} "
+                      f"{candidate.refused_up_to:.2f}, where it was served wrongly")
+
+
 def guard_rejection(
     *, candidate: Candidate, question: str, passages: list[Retrieved], policy: Policy, embedding: np.ndarray,
     sentence_vectors: SentenceVectors, word_vectors: WordVectors,
@@ -321,11 +335,19 @@ def guard_rejection(
     return next((check.name for check in checks if not check.passed), None)
 
 
+# The verdicts are read per candidate, in the same statement: a few index probes, no second round trip.
 NEAREST_SQL = f"""
-    SELECT id, question, response_key, chunk_ids, document_ids, embedding <=> %b AS distance
-    FROM {CachedQuestion._meta.db_table}
-    WHERE namespace = %s AND scope = %s AND (expires_at IS NULL OR expires_at > now())
-    ORDER BY distance LIMIT %s
+    SELECT nearest.*, (
+        SELECT max(v.similarity) FROM {SemanticVerdict._meta.db_table} v
+        WHERE v.response_key = nearest.response_key AND v.verdict = '{Verdict.WRONG.value}'
+    ) AS refused_up_to
+    FROM (
+        SELECT id, question, response_key, chunk_ids, document_ids, embedding <=> %b AS distance
+        FROM {CachedQuestion._meta.db_table}
+        WHERE namespace = %s AND scope = %s AND (expires_at IS NULL OR expires_at > now())
+        ORDER BY distance LIMIT %s
+    ) nearest
+    ORDER BY nearest.distance
 """
 
 
@@ -344,8 +366,8 @@ def candidates_nearest(*, namespace: str, scope: str, embedding: np.ndarray, thr
                        prepare=False)
         rows = cursor.fetchall()
     return [
-        Candidate(entry=IndexedQuestion(*row[:-1]), similarity=1.0 - row[-1])
-        for row in rows if row[-1] <= 1.0 - threshold
+        Candidate(entry=IndexedQuestion(*row[:5]), similarity=1.0 - distance, refused_up_to=refused_up_to)
+        for *row, distance, refused_up_to in rows if distance <= 1.0 - threshold
     ]
 
 

@@ -2,9 +2,12 @@
 
 from cache_policies import freshness, keys, layers, redis_client
 from cache_policies.calibration import Derived
-from cache_policies.models import Action, CachedQuestion, CachePolicy, Event, InvalidationRule, Layer
+from cache_policies.models import (
+    Action, CachedQuestion, CachePolicy, Event, InvalidationRule, Layer, SemanticVerdict, Verdict,
+)
 from cache_policies.policies import policy_namespace_bump
 from cache_policies.selectors import RULE_OFF
+from cache_policies.verification import verdict_decide
 
 
 def layer_purge(*, layer: str) -> int:
@@ -75,3 +78,20 @@ def semantic_threshold_apply(*, derived: Derived, max_wrong_rate: float) -> Cach
     )
     policy.save()
     return policy
+
+
+def semantic_verdict_record(
+    *, question: str, cached_question: str, response_key: str, similarity: float, answer_similarity: float,
+    sources_agree: bool,
+) -> SemanticVerdict:
+    """Store a verified semantic hit's verdict: from a wrong one on, the lookup refuses the entry to its
+    neighbourhood, and the served question's own entries (its alias of the wrong answer) are purged, through the
+    change ledger, so a Redis that missed the delete still never serves the alias."""
+    verdict = verdict_decide(sources_agree=sources_agree, answer_similarity=answer_similarity)
+    row = SemanticVerdict.objects.create(
+        question=question[:2000], cached_question=cached_question, response_key=response_key,
+        similarity=similarity, answer_similarity=answer_similarity, sources_agree=sources_agree, verdict=verdict,
+    )
+    if verdict == Verdict.WRONG:
+        question_purge(question=question)
+    return row

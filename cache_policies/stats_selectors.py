@@ -15,9 +15,11 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import DatabaseError
+from django.db.models import Count, Q
 
 from cache_policies import keys, redis_client, stats
-from cache_policies.models import Layer, Outcome, StatsPeriod, StatsRollup
+from cache_policies.calibration import wilson_interval
+from cache_policies.models import CachePolicy, Layer, Outcome, SemanticVerdict, StatsPeriod, StatsRollup, Verdict
 from cache_policies.redis_advice import RedisAdvice, redis_advice
 from cache_policies.redis_health import RedisHealth, redis_health
 
@@ -129,6 +131,7 @@ class StatsOverview:
     questions: list[AskedQuestion] | None
     redis: RedisHealth
     redis_advice: list[RedisAdvice]
+    verified: "VerifiedRate | None"
 
 
 def _rollup_read(*, period: str, first: int, last: int) -> dict[int, dict[str, int]] | None:
@@ -207,6 +210,45 @@ def question_texts(*, digests: list[str]) -> dict[str, str]:
     return {digest: text for digest, text in texts.items() if keys.text_hash(text) == digest}
 
 
+@dataclass(frozen=True)
+class VerifiedRate:
+    """The wrong share of the verified semantic hits, its Wilson 95 % interval (0-1 with none verified), and the
+    operator's budget it is measured against."""
+
+    verified: int
+    wrong: int
+    low: float
+    high: float
+    budget: float
+
+    @property
+    def verdict(self) -> str:
+        if self.high <= self.budget:
+            return "within the budget"
+        return "over the budget" if self.low > self.budget else "not yet known to be within the budget"
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return self.low, self.high
+
+    @property
+    def percent(self) -> dict[str, float]:
+        rate = self.wrong / self.verified if self.verified else 0.0
+        return {"rate": 100 * rate, "low": 100 * self.low, "high": 100 * self.high, "budget": 100 * self.budget}
+
+
+def semantic_verified_rate() -> VerifiedRate | None:
+    """Every verdict so far (qa/verification.py writes them); None with the database down."""
+    try:
+        counts = SemanticVerdict.objects.aggregate(verified=Count("id"), wrong=Count("id", filter=Q(verdict=Verdict.WRONG)))
+        budget = CachePolicy.objects.filter(layer=Layer.SEMANTIC).values_list("max_wrong_rate", flat=True).first()
+    except DatabaseError:
+        return None
+    low, high = wilson_interval(hits=counts["wrong"], n=counts["verified"])
+    return VerifiedRate(verified=counts["verified"], wrong=counts["wrong"], low=low, high=high,
+                        budget=budget if budget is not None else 0.0)
+
+
 def stats_overview(*, minutes: int = 60, hours: int = 24, now: float | None = None) -> StatsOverview:
     """Everything the stats page and /api/stats show: the last `minutes`, the last `hours`, all time."""
     per_minute = stats_series(unit=StatsPeriod.MINUTE, count=minutes, now=now)
@@ -225,4 +267,5 @@ def stats_overview(*, minutes: int = 60, hours: int = 24, now: float | None = No
         questions=questions_top(),
         redis=health,
         redis_advice=redis_advice(health=health),
+        verified=semantic_verified_rate(),
     )

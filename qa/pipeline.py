@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from cache_policies import freshness, held, invalidation, keys, semantic, singleflight
+from cache_policies import freshness, held, invalidation, keys, semantic, singleflight, verification
 from cache_policies.held import Held
 from cache_policies.layers import CacheLayer, JsonCodec, Report, VectorCodec
 from cache_policies.models import Layer, Outcome, Scope
@@ -30,6 +30,7 @@ from qa.providers.base import Generation, Passage
 from qa.providers.word_vectors import word_vectors
 from qa.selectors import active_prompt_template
 from qa.services import chunk_sentence_vectors
+from qa.verification import ServedHit, semantic_hit_queue
 
 X_CACHE = {Outcome.HIT: "HIT", Outcome.SEMANTIC_HIT: "SEMANTIC-HIT", Outcome.STALE: "STALE"}
 REPORTED_LAYERS = (Layer.EMBEDDING, Layer.RETRIEVAL, Layer.RESPONSE)
@@ -388,9 +389,23 @@ def _semantic_lookup(req: _Request, vector: np.ndarray, passages: list[Passage])
         req.response.store(req.response_key, alias, tags=req.tags([], cached.get("document_versions", {})))
         req.response.record(Outcome.SEMANTIC_HIT, time.perf_counter() - start)
         req.semantic.record(Outcome.HIT, time.perf_counter() - start)
-        return _served(req, cached)
+        served = _served(req, cached)
+        _verification_queue(req, candidate, served)
+        return served
     req.semantic.record(Outcome.MISS, time.perf_counter() - start)
     return None
+
+
+def _verification_queue(req: _Request, candidate: semantic.Candidate, served: Answer) -> None:
+    """Queue a sample of served semantic hits for verification: the job, not this request, answers again."""
+    shared = req.scope == keys.scope_part(user_id=None, per_user=False)
+    if not verification.verification_due(policy=req.semantic.policy, mode=req.report.mode, shared=shared):
+        return
+    semantic_hit_queue(hit=ServedHit(
+        question=req.question, answer=served.answer, documents=list(dict.fromkeys(s["document"] for s in served.sources)),
+        cached_question=candidate.entry.question, response_key=candidate.entry.response_key,
+        similarity=candidate.similarity,
+    ))
 
 
 def _response_store(req: _Request, generation: Generation, passages: list[Passage], vector: np.ndarray) -> None:

@@ -91,3 +91,20 @@ def kb(transactional_db):
                    "'import x as y' binds the module under the name y instead of x."),
     }
     return {slug: document_ingest(slug=slug, title=title, content=content)[0] for slug, (title, content) in docs.items()}
+
+
+def semantic_policy_edit(admin_client, **changes) -> tuple:
+    """The semantic policy's admin form as shown, the page after posting it with `changes` as a browser posts it
+    (every field of the form; a checkbox only when ticked), and the policy as saved."""
+    from cache_policies.models import CachePolicy
+
+    policy = CachePolicy.objects.get(layer="semantic")
+    url = f"/admin/cache_policies/cachepolicy/{policy.pk}/change/"
+    fields = ("enabled", "scope", "similarity_threshold", "max_wrong_rate", "guard_min_overlap", "guard_contrast",
+              "guard_min_evidence", "guard_min_alignment", "verify_share", "namespace_version")
+    data = {field: changes.get(field, getattr(policy, field)) for field in fields}
+    data = {field: "on" if value is True else value for field, value in data.items() if value is not False}
+    form = admin_client.get(url).content.decode()
+    page = admin_client.post(url, data, follow=True).content.decode()
+    policy.refresh_from_db()
+    return form, page, policy

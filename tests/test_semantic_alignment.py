@@ -11,6 +11,7 @@ from cache_policies.models import CachedQuestion, CachePolicy
 from cache_policies.policies import Policy, policies_changed
 from qa.providers.word_vectors import word_vectors
 from qa.services import chunk_sentence_vectors
+from tests.conftest import semantic_policy_edit
 from tests.test_semantic_guard import string_kb  # noqa: F401 (a fixture)
 
 # Only the similarity, contrast and alignment checks: retrieval and evidence are off.
@@ -84,17 +85,8 @@ def test_it_refuses_the_near_copy_through_the_live_layer_until_the_check_is_off(
 @pytest.mark.redis
 @pytest.mark.django_db
 def test_it_edits_the_alignment_cut_in_the_admin(admin_client):
-    policy = CachePolicy.objects.get(layer="semantic")
-    url = f"/admin/cache_policies/cachepolicy/{policy.pk}/change/"
-    data = {"enabled": "on", "scope": policy.scope, "similarity_threshold": policy.similarity_threshold,
-            "max_wrong_rate": policy.max_wrong_rate, "guard_min_overlap": policy.guard_min_overlap,
-            "guard_contrast": "on", "guard_min_evidence": policy.guard_min_evidence, "guard_min_alignment": 0.45,
-            "namespace_version": policy.namespace_version}
-
-    form = admin_client.get(url).content.decode()
-    page = admin_client.post(url, data, follow=True).content.decode()
+    form, page, policy = semantic_policy_edit(admin_client, guard_min_alignment=0.45)
 
     assert 'name="guard_min_alignment"' in form and "raise a new exception" in form
     assert "Semantic guard: word alignment 0.3 → 0.45: applies to the next lookups" in page
-    policy.refresh_from_db()
     assert policy.guard_min_alignment == 0.45

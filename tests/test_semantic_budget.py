@@ -12,6 +12,7 @@ from cache_policies.calibration import Decision, threshold_derive, wilson_interv
 from cache_policies.models import CachePolicy
 from cache_policies.policies import policies_changed
 from cache_policies.services import semantic_threshold_apply
+from tests.conftest import semantic_policy_edit
 from tests.test_semantic_guard import string_kb  # noqa: F401 (a fixture)
 
 PAIRS_FILE = Path(__file__).parent / "data" / "semantic_pairs.jsonl"
@@ -123,15 +124,8 @@ def test_the_command_changes_nothing_when_the_pairs_cannot_prove_the_budget(guar
 def test_it_edits_the_budget_in_the_admin_and_says_what_it_does(admin_client):
     policy = CachePolicy.objects.get(layer="semantic")
     CachePolicy.objects.filter(pk=policy.pk).update(threshold_derivation="0.60 derived from 5 labelled pairs")
-    url = f"/admin/cache_policies/cachepolicy/{policy.pk}/change/"
-    data = {"enabled": "on", "scope": policy.scope, "similarity_threshold": 0.5, "max_wrong_rate": 0.02,
-            "guard_min_overlap": policy.guard_min_overlap, "guard_contrast": "on", "guard_min_evidence": policy.guard_min_evidence,
-            "guard_min_alignment": policy.guard_min_alignment, "namespace_version": policy.namespace_version}
-
-    form = admin_client.get(url).content.decode()
-    page = admin_client.post(url, data, follow=True).content.decode()
+    form, page, policy = semantic_policy_edit(admin_client, similarity_threshold=0.5, max_wrong_rate=0.02)
 
     assert 'name="max_wrong_rate"' in form and "0.60 derived from 5 labelled pairs" in form
     assert "Semantic wrong-answer budget 1.0% → 2.0%: kept for the next derivation" in page
-    policy.refresh_from_db()
     assert (policy.max_wrong_rate, policy.similarity_threshold, policy.threshold_derivation) == (0.02, 0.5, "")
