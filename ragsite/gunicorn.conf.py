@@ -44,10 +44,8 @@ def on_exit(server):
 def post_worker_init(worker):
     # Load the embedding model before the first request instead of during it (~3-5 s on 2 cores).
     from qa.providers import embedder
-    from qa.providers.word_vectors import word_vectors_warm
 
     embedder().embed(["warm up"])
-    word_vectors_warm()  # the semantic guard's word alignment uses the local MiniLM whatever the embedder
     # Hold the change ledger, the policies and the template's version before the first request too, so this worker
     # serves cached answers even if PostgreSQL goes down before anyone asked it anything.
     from django.db import DatabaseError, connections

@@ -88,5 +88,5 @@ def test_it_edits_the_alignment_cut_in_the_admin(admin_client):
     form, page, policy = semantic_policy_edit(admin_client, guard_min_alignment=0.45)
 
     assert 'name="guard_min_alignment"' in form and "raise a new exception" in form
-    assert "Semantic guard: word alignment 0.3 → 0.45: applies to the next lookups" in page
+    assert "Semantic guard: word alignment 0 → 0.45: applies to the next lookups" in page
     assert policy.guard_min_alignment == 0.45

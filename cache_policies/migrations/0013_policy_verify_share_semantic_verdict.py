@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('cache_policies', '0012_guard_min_alignment_on'),
+        ('cache_policies', '0011_policy_guard_min_alignment'),
     ]
 
     operations = [

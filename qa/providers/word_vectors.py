@@ -26,12 +26,6 @@ def _model_owner() -> LocalEmbedder:
     return configured if isinstance(configured, LocalEmbedder) else _local()
 
 
-def word_vectors_warm() -> None:
-    """Load the model before the first request: loading it inside one (3-5 s on 2 cores) held every follower
-    of that request's question in a waiting slot, and under load those slots ran out (503 answer_pending)."""
-    _model_owner().token_vectors("warm up")
-
-
 def _word_spans(text: str, words: list[str]) -> list[tuple[int, int]]:
     first = {}
     for match in TERM.finditer(text):
