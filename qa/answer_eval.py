@@ -10,11 +10,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.conf import settings
-
-from cache_policies.keys import normalize_text
-from qa import retrieval
-from qa.providers import embedder, generator
+from qa.uncached import question_answer_uncached
 
 HALVES = ("tune", "holdout", "all")
 _MARKUP = re.compile(r"[\"*“”‘’`]")
@@ -52,7 +48,5 @@ def fact_stated(*, answer: str, facts: list[str]) -> bool:
 
 def answer_grade(*, item: Labelled) -> Graded:
     """Retrieve and answer as the pipeline does on a miss, without reading or writing any cache."""
-    vector = embedder().embed([normalize_text(item.question)])[0]
-    passages = retrieval.chunk_search(embedding=vector, k=settings.RETRIEVAL_TOP_K)
-    answer = generator().generate(question=item.question, passages=passages, embedding=vector).text
+    answer = question_answer_uncached(question=item.question).generation.text
     return Graded(item=item, answer=answer, correct=fact_stated(answer=answer, facts=item.facts))

@@ -8,15 +8,13 @@ the job needs travels in it, so the verdict never depends on a Redis entry survi
 import logging
 from dataclasses import asdict, dataclass
 
-from django.conf import settings
 from django_tasks import task
 
-from cache_policies import keys
 from cache_policies.models import SemanticVerdict
 from cache_policies.services import semantic_verdict_record
 from cache_policies.verification import sources_agree
-from qa import providers, retrieval
-from qa.selectors import active_prompt_template
+from qa import providers
+from qa.uncached import question_answer_uncached
 
 logger = logging.getLogger(__name__)
 
@@ -44,16 +42,14 @@ def semantic_hit_verify_job(*, question: str, answer: str, documents: list[str],
 def semantic_hit_verify(*, hit: ServedHit) -> SemanticVerdict:
     """Answer the served question again, embedding → retrieval → generate with no cache read or written, and
     store whether the served answer was the same."""
-    emb, gen = providers.embedder(), providers.generator()
-    vector = emb.embed([keys.normalize_text(hit.question)])[0]
-    passages = retrieval.chunk_search(embedding=vector, k=settings.RETRIEVAL_TOP_K)
-    template = active_prompt_template() if gen.uses_template else None
-    fresh = gen.generate(question=hit.question, passages=passages, embedding=vector, template=template)
-    served_vector, fresh_vector = emb.embed([hit.answer, fresh.text])
+    fresh = question_answer_uncached(question=hit.question)
+    served_vector, fresh_vector = providers.embedder().embed([hit.answer, fresh.generation.text])
     return semantic_verdict_record(
         question=hit.question, cached_question=hit.cached_question, response_key=hit.response_key,
         similarity=hit.similarity, answer_similarity=float(served_vector @ fresh_vector),
-        sources_agree=sources_agree(served=hit.documents, fresh=list(dict.fromkeys(p.document_slug for p in passages))),
+        sources_agree=sources_agree(
+            served=hit.documents, fresh=list(dict.fromkeys(p.document_slug for p in fresh.passages)),
+        ),
     )
 
 

@@ -1,0 +1,27 @@
+"""An answer computed as a miss computes it, reading and writing no cache: for the checks that compare against it
+(verification of served semantic hits, answer_eval)."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from cache_policies.keys import normalize_text
+from qa import providers, retrieval
+from qa.providers.base import Generation, Passage
+from qa.selectors import active_prompt_template
+
+
+@dataclass(frozen=True)
+class Uncached:
+    passages: list[Passage]
+    generation: Generation
+
+
+def question_answer_uncached(*, question: str) -> Uncached:
+    """embedding → retrieval → generate, with the active template when the generator uses one."""
+    generator = providers.generator()
+    vector = providers.embedder().embed([normalize_text(question)])[0]
+    passages = retrieval.chunk_search(embedding=vector, k=settings.RETRIEVAL_TOP_K)
+    template = active_prompt_template() if generator.uses_template else None
+    generation = generator.generate(question=question, passages=passages, embedding=vector, template=template)
+    return Uncached(passages=passages, generation=generation)
