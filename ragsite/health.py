@@ -10,7 +10,6 @@ still ready, degraded, while this process holds its policies and Redis serves ca
 from django.db import DatabaseError, InterfaceError, connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
-from redis.exceptions import RedisError
 
 from cache_policies import redis_client
 from cache_policies.policies import policies_held
@@ -33,11 +32,10 @@ def _database_up() -> bool:
 
 
 def _redis_up() -> bool:
-    # Probed directly, not through redis_client.call: an open circuit would report down without asking.
-    try:
-        return bool(redis_client.connection().ping())
-    except (RedisError, OSError):
-        return False
+    # Asked even while the circuit is open (an open circuit would report down without asking), and through
+    # redis_client.call, so that an answer closes the circuit: once /readyz says "up", requests use Redis
+    # again (and the purges it missed are replayed) rather than waiting out REDIS_RETRY_AFTER.
+    return bool(redis_client.call(lambda redis: redis.ping(), default=False, even_if_open=True))
 
 
 @never_cache
