@@ -64,7 +64,7 @@ class ChunkSentence(models.Model):
     # The unique constraint's index leads with chunk, so the foreign key needs none of its own.
     chunk = models.ForeignKey(Chunk, on_delete=models.CASCADE, related_name="sentences", db_index=False)
     ordinal = models.PositiveIntegerField()
-    # The sentence's vector as int8 codes and a float32 scale (qa/sentence_codec.py): 388 bytes, not 1,544.
+    # The sentence's vector as 4-bit codes and a float32 scale (qa/sentence_codec.py): 196 bytes, not 1,544.
     codes = models.BinaryField()
 
     class Meta:

@@ -1,22 +1,36 @@
-"""Sentence vectors stored as int8 codes with one float32 scale: small, and close enough for the guard's dot products."""
+"""Sentence vectors stored as 4-bit codes with one float32 scale: small, and close enough for the guard's dot products."""
 
 import numpy as np
 
 from qa.sentence_codec import sentence_encode, sentences_decode
 
 
-def test_it_stores_a_384_d_vector_in_388_bytes():
-    assert len(sentence_encode(vector=np.ones(384, dtype=np.float32))) == 4 + 384
+def unit_vectors(count: int, dimensions: int = 384) -> np.ndarray:
+    vectors = np.random.default_rng(7).standard_normal((count, dimensions)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def test_it_decodes_each_component_within_half_a_step():
-    vector = np.array([0.5, -0.25, 0.1, 0.0], dtype=np.float32)  # step = 0.5 / 127
+def test_it_stores_a_384_d_vector_in_196_bytes():
+    assert len(sentence_encode(vector=np.ones(384, dtype=np.float32))) == 4 + 192
+
+
+def test_it_decodes_a_unit_vector_to_a_unit_vector_in_nearly_its_direction():
+    vector = unit_vectors(1)[0]
+
+    decoded = sentences_decode(encoded=[sentence_encode(vector=vector)])[0]
+
+    assert decoded.shape == (384,) and decoded.dtype == np.float32
+    assert abs(np.linalg.norm(decoded) - 1.0) < 1e-5
+    assert decoded @ vector > 0.98
+
+
+def test_it_keeps_an_odd_dimension():
+    vector = np.array([0.5, -0.25, 0.1], dtype=np.float32)
 
     decoded = sentences_decode(encoded=[sentence_encode(vector=vector)])
 
-    assert decoded.shape == (1, 4) and decoded.dtype == np.float32
-    assert decoded[0, 0] == np.float32(0.5) and decoded[0, 3] == 0.0
-    assert np.all(np.abs(decoded[0] - vector) <= 0.5 / 127 / 2 + 1e-7)
+    assert decoded.shape == (1, 3)
+    assert np.all(np.sign(decoded[0]) == np.sign(vector))
 
 
 def test_it_keeps_a_zero_vector_zero():
@@ -24,18 +38,18 @@ def test_it_keeps_a_zero_vector_zero():
 
 
 def test_it_decodes_several_vectors_in_their_order():
-    first, second = np.array([1.0, 0.0, -1.0]), np.array([0.0, 0.2, 0.1])
+    first, second = unit_vectors(2)
 
     decoded = sentences_decode(encoded=[sentence_encode(vector=first), sentence_encode(vector=second)])
 
-    assert np.allclose(decoded, [first, second], atol=0.2 / 127)
+    assert decoded.shape == (2, 384)
+    assert decoded[0] @ first > 0.98 and decoded[1] @ second > 0.98
+    assert abs(decoded[0] @ second) < 0.2 and abs(decoded[1] @ first) < 0.2
 
 
-def test_it_keeps_the_cosines_of_unit_vectors_within_a_hundredth():
-    rng = np.random.default_rng(7)
-    vectors = rng.standard_normal((50, 384)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+def test_it_keeps_the_cosines_of_unit_vectors_within_three_hundredths():
+    vectors = unit_vectors(50)
 
     decoded = sentences_decode(encoded=[sentence_encode(vector=v) for v in vectors])
 
-    assert np.abs(decoded @ vectors[0] - vectors @ vectors[0]).max() < 0.01
+    assert np.abs(decoded @ vectors[0] - vectors @ vectors[0]).max() < 0.03
