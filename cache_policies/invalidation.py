@@ -116,7 +116,7 @@ class Removed:
 
     def questions_find(self, *, response_keys: list[str]) -> None:
         shared = [k for k in response_keys if keys.layer_of(k) == Layer.RESPONSE
-                  and keys.response_key_scope(k) == keys.scope_part(user_id=None, per_user=False)]
+                  and keys.response_key_scope(k) == keys.SHARED_SCOPE]
         self.questions |= dict(CachedQuestion.objects.filter(response_key__in=shared).values_list("response_key", "question"))
         unknown = {key.rsplit(":", 1)[-1]: key for key in shared if key not in self.questions}
         texts = question_texts(digests=list(unknown)) if unknown else {}

@@ -61,9 +61,13 @@ def semantic_namespace(*, namespace: int, response_namespace: int, kb_version: i
     return _key("sem", f"v{namespace}", f"r{response_namespace}", f"kb{kb_version}", provider, model, template, f"k{top_k}")
 
 
+# The scope part of an answer every asker shares (a layer that is not per user).
+SHARED_SCOPE = "shared"
+
+
 def scope_part(*, user_id: int | None, per_user: bool) -> str:
     if not per_user:
-        return "shared"
+        return SHARED_SCOPE
     if user_id is None:
         # Not "shared": answers cached while the layer was shared must not reach anyone once it is per user.
         return "anon"

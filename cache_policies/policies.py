@@ -10,7 +10,7 @@ from django.db import transaction
 
 from cache_policies import freshness, keys, redis_client
 from cache_policies.held import UNREACHABLE, Held
-from cache_policies.models import CachePolicy, Layer
+from cache_policies.models import CachePolicy, Layer, Scope
 
 STAMP_CHECK_SECONDS = 0.5
 
@@ -43,7 +43,7 @@ class Policy:
 
 _DISABLED = {
     layer: Policy(
-        layer=layer, enabled=False, ttl_seconds=0, scope="shared", namespace_version=1, similarity_threshold=1.0,
+        layer=layer, enabled=False, ttl_seconds=0, scope=Scope.SHARED, namespace_version=1, similarity_threshold=1.0,
         guard_min_overlap=1.0, guard_contrast=True, guard_min_evidence=1.0, lock_timeout_seconds=30.0,
         guard_min_alignment=1.0,
     )

@@ -81,7 +81,7 @@ def question_warm(*, question: str) -> Outcome:
     OFF when there is no shared answer to warm (the layer is off, or answers are cached per user).
     """
     req = request_begin(question=question)
-    if not req.response.policy.enabled or req.scope != keys.scope_part(user_id=None, per_user=False):
+    if not req.response.policy.enabled or req.scope != keys.SHARED_SCOPE:
         return Outcome.OFF
     _answer(req)
     return req.report.status_of(Layer.RESPONSE)
@@ -398,7 +398,7 @@ def _semantic_lookup(req: _Request, vector: np.ndarray, passages: list[Passage])
 
 def _verification_queue(req: _Request, candidate: semantic.Candidate, served: Answer) -> None:
     """Queue a sample of served semantic hits for verification: the job, not this request, answers again."""
-    shared = req.scope == keys.scope_part(user_id=None, per_user=False)
+    shared = req.scope == keys.SHARED_SCOPE
     if not verification.verification_due(policy=req.semantic.policy, mode=req.report.mode, shared=shared):
         return
     semantic_hit_queue(hit=ServedHit(
