@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from django.db import connections
 
 from cache_policies import shared_stream, singleflight
-from cache_policies.models import Outcome
+from cache_policies.models import Layer, Outcome
 from cache_policies.roundtrip import Command
 from qa import pipeline
 from qa.exposure import answer_public_dict
@@ -156,7 +156,7 @@ def _report(req) -> pipeline.Answer:
     """The request's cache report and timings so far (a miss not yet recorded reads as the miss it will be)."""
     answer = req.answer(answer="", sources=[], provider="", model="")
     if not req.response.recorded():
-        answer.cache["response"] = req.miss_outcome().value
+        answer.cache[Layer.RESPONSE.value] = req.miss_outcome().value
     return answer
 
 
