@@ -16,7 +16,8 @@ _FIELDSETS = {
     Layer.SEMANTIC: (
         ("Matching", {"fields": ("layer", "enabled", "scope", "similarity_threshold")}),
         ("Wrong-answer budget", {"fields": ("max_wrong_rate", "threshold_derivation", "verify_share")}),
-        ("False-hit guard", {"fields": ("guard_min_overlap", "guard_contrast", "guard_min_evidence", "guard_min_alignment")}),
+        ("False-hit guard", {"fields": ("guard_min_overlap", "guard_contrast", "guard_min_evidence", "guard_min_alignment",
+                                         "guard_alignment_below")}),
         _NAMESPACE,
     ),
 }
@@ -78,6 +79,9 @@ _HELP = {
         "other (local MiniLM word vectors, read in context): 'catch several exceptions' is refused for 'raise a "
         "new exception', 'catch multiple exceptions' is served. Higher refuses more, rewordings too (0 turns "
         "this check off).",
+        "guard_alignment_below": "Word alignment is asked only of questions off the knowledge base's topics: those "
+        "whose best retrieved passage scores below this. There, sources agree by chance and prove nothing; in the "
+        "domain the sources and evidence checks decide. 1 asks it of every question.",
         "namespace_version": "Part of every semantic key: raising it forgets every cached question at once.",
     },
 }

@@ -29,6 +29,7 @@ class Policy:
     lock_timeout_seconds: float
     stale_seconds: int = 0
     guard_min_alignment: float = 0.0
+    guard_alignment_below: float = 1.0
     verify_share: float = 0.0
 
     @property
@@ -58,6 +59,7 @@ def _load() -> dict[str, Policy]:
             namespace_version=p.namespace_version, similarity_threshold=p.similarity_threshold,
             guard_min_overlap=p.guard_min_overlap, guard_contrast=p.guard_contrast,
             guard_min_evidence=p.guard_min_evidence, guard_min_alignment=p.guard_min_alignment,
+            guard_alignment_below=p.guard_alignment_below,
             lock_timeout_seconds=p.lock_timeout_seconds, stale_seconds=p.stale_seconds, verify_share=p.verify_share,
         )
         for p in CachePolicy.objects.all()

@@ -17,6 +17,7 @@ _EFFECTS = {
     "guard_contrast": ("guard: contrast check", f"applies to the next lookups {_EVERYWHERE}"),
     "guard_min_evidence": ("guard: evidence agreement", f"applies to the next lookups {_EVERYWHERE}"),
     "guard_min_alignment": ("guard: word alignment", f"applies to the next lookups {_EVERYWHERE}"),
+    "guard_alignment_below": ("guard: word alignment below passage score", f"applies to the next lookups {_EVERYWHERE}"),
     "max_wrong_rate": ("wrong-answer budget", "kept for the next derivation (semantic_eval --split --apply); "
                        "nothing served changes until the threshold does"),
     "verify_share": ("verified share", f"applies to the next semantic hits {_EVERYWHERE}"),

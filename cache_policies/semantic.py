@@ -313,8 +313,23 @@ def guard_checks(
         )
         yield _at_least("evidence", agreement, policy.guard_min_evidence)
     if policy.guard_min_alignment > 0:
-        alignment = word_alignment(question=question, cached_question=entry.question, word_vectors=word_vectors)
-        yield _at_least("alignment", alignment, policy.guard_min_alignment)
+        yield _alignment_check(candidate=candidate, question=question, passages=passages, policy=policy,
+                               word_vectors=word_vectors)
+
+
+def _alignment_check(
+    *, candidate: Candidate, question: str, passages: list[Retrieved], policy: Policy, word_vectors: WordVectors,
+) -> GuardCheck:
+    """Word alignment, asked where retrieval agreement shows nothing: the knowledge base has no passage close to
+    the new question (an off-topic question retrieves some passages all the same, and two of them agree as
+    easily as not). In the knowledge base's domain the retrieval and evidence checks already tell paraphrases
+    from near-misses, and word alignment refused as many paraphrases there as wrong answers."""
+    best = max((p.score for p in passages), default=0.0)
+    if best >= policy.guard_alignment_below:
+        return GuardCheck("alignment", True, f"not asked: best passage {best:.2f} >= {policy.guard_alignment_below:.2f}"
+                          " (in the knowledge base's domain)")
+    alignment = word_alignment(question=question, cached_question=candidate.entry.question, word_vectors=word_vectors)
+    return _at_least("alignment", alignment, policy.guard_min_alignment)
 
 
 def _verified_neighbourhood(candidate: Candidate) -> GuardCheck:

@@ -51,15 +51,19 @@ def post_worker_init(worker):
     from django.db import DatabaseError, connections
 
     from cache_policies.freshness import ledger
+    from cache_policies.models import Layer
     from cache_policies.policies import all_policies
     from qa.pipeline import active_template
+    from qa.providers.word_vectors import word_vectors_warm
 
     try:
         ledger.sync()
-        all_policies()
+        semantic = all_policies()[Layer.SEMANTIC]
         active_template.get()
     except DatabaseError:
-        pass  # started during an outage: it learns them when the database is back
+        semantic = None  # started during an outage: it learns them when the database is back
+    if semantic is not None and semantic.enabled and semantic.guard_min_alignment > 0:
+        word_vectors_warm()  # the guard's word alignment runs the local MiniLM whatever the embedder
     connections.close_all()  # requests run in the worker's threads; this one must not keep a connection
 
 

@@ -1,6 +1,6 @@
 """The guard's word alignment: a near-copy that changes the words that matter is refused, a paraphrase is not."""
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
@@ -21,12 +21,25 @@ RAISE = "How do I raise a new exception from inside an except clause?"  # a wron
 PARAPHRASE = "How can one except clause catch multiple exceptions?"
 
 
-def _rejection(question: str, *, cached: str, policy: Policy) -> str | None:
+@dataclass(frozen=True)
+class Retrieved:
+    chunk_id: int
+    document_id: int
+    score: float
+
+
+def _checks(question: str, *, cached: str, policy: Policy, best_passage: float | None = None) -> list[semantic.GuardCheck]:
     entry = CachedQuestion(question=keys.normalize_text(cached), chunk_ids=[], document_ids=[], embedding=[0.0] * 384)
-    return semantic.guard_rejection(
-        candidate=semantic.Candidate(entry=entry, similarity=0.9), question=question, passages=[], policy=policy,
+    passages = [] if best_passage is None else [Retrieved(1, 1, best_passage), Retrieved(2, 1, best_passage / 2)]
+    return list(semantic.guard_checks(
+        candidate=semantic.Candidate(entry=entry, similarity=0.9), question=question, passages=passages, policy=policy,
         embedding=np.zeros(384, dtype=np.float32), sentence_vectors=chunk_sentence_vectors, word_vectors=word_vectors,
-    )
+    ))
+
+
+def _rejection(question: str, *, cached: str, policy: Policy, best_passage: float | None = None) -> str | None:
+    checks = _checks(question, cached=cached, policy=policy, best_passage=best_passage)
+    return next((check.name for check in checks if not check.passed), None)
 
 
 def test_it_refuses_a_near_copy_whose_changed_words_have_no_counterpart():
@@ -57,6 +70,15 @@ def test_it_runs_no_model_when_the_questions_use_the_same_words():
     assert reordered == 1.0
 
 
+def test_it_asks_for_alignment_only_where_the_knowledge_base_has_nothing_close():
+    off_topic = replace(ALIGNED, guard_alignment_below=0.35)
+
+    assert _rejection(RAISE, cached=CATCH, policy=off_topic, best_passage=0.20) == "alignment"
+    [alignment] = [c for c in _checks(RAISE, cached=CATCH, policy=off_topic, best_passage=0.62) if c.name == "alignment"]
+    assert alignment.passed and alignment.detail.startswith("not asked: best passage 0.62 >= 0.35")
+    assert _rejection(RAISE, cached=CATCH, policy=replace(off_topic, guard_alignment_below=1.0), best_passage=0.62) == "alignment"
+
+
 def test_it_skips_the_alignment_check_at_zero():
     assert _rejection(RAISE, cached=CATCH, policy=replace(ALIGNED, guard_min_alignment=0.0)) is None
 
@@ -71,7 +93,10 @@ def test_it_reads_a_keyword_beside_a_code_keyword_as_content():
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_it_refuses_the_near_copy_through_the_live_layer_until_the_check_is_off(string_kb):  # noqa: F811
-    CachePolicy.objects.filter(layer="semantic").update(guard_min_alignment=0.30)  # off by default: turned on
+    # On by default (0.30), asked of off-topic questions only (best passage below 0.35); asked of every one here,
+    # since these questions' best passages in the string KB score above that.
+    assert CachePolicy.objects.filter(layer="semantic", guard_min_alignment=0.30, guard_alignment_below=0.35).exists()
+    CachePolicy.objects.filter(layer="semantic").update(guard_alignment_below=1.0)
     policies_changed()
     refused = pair_evaluate(pair=Pair(CATCH, RAISE, False))
     CachePolicy.objects.filter(layer="semantic").update(guard_min_alignment=0)
@@ -88,5 +113,5 @@ def test_it_edits_the_alignment_cut_in_the_admin(admin_client):
     form, page, policy = semantic_policy_edit(admin_client, guard_min_alignment=0.45)
 
     assert 'name="guard_min_alignment"' in form and "raise a new exception" in form
-    assert "Semantic guard: word alignment 0 → 0.45: applies to the next lookups" in page
+    assert "Semantic guard: word alignment 0.3 → 0.45: applies to the next lookups" in page
     assert policy.guard_min_alignment == 0.45

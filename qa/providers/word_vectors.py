@@ -26,6 +26,12 @@ def _model_owner() -> LocalEmbedder:
     return configured if isinstance(configured, LocalEmbedder) else _local()
 
 
+def word_vectors_warm() -> None:
+    """Load the model now (3-5 s on 2 cores) rather than in the first request whose guard asks for word vectors:
+    that request's single-flight followers would wait it out. Nothing to load when the embedder is this model."""
+    _model_owner().embed(["warm up"])
+
+
 def _word_spans(text: str, words: list[str]) -> list[tuple[int, int]]:
     first = {}
     for match in TERM.finditer(text):
