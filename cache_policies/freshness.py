@@ -225,6 +225,9 @@ def _received(pgconn: pq.abc.PGconn) -> list[tuple[str | None, int]]:
     rows: list[tuple[str | None, int]] = []
     error = None
     while True:
+        # What already arrived is read first: the reply is usually in (the Redis round trip ran meanwhile),
+        # and a select() would only give up the GIL, which a busy worker's other threads then hold.
+        pgconn.consume_input()
         while pgconn.is_busy():
             _wait(pgconn, deadline=deadline)
             pgconn.consume_input()
