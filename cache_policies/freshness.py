@@ -63,8 +63,8 @@ _SINCE_SQL = """
 """
 # Prepared once per connection: parsed and planned on every request, the read cost PostgreSQL about as
 # much CPU again as running it (98 vs 55 µs a read, measured), on cores the hit path shares with it.
-_SINCE_STATEMENT = "ragsite_ledger_since"
-_SINCE_PREPARE = f"PREPARE {_SINCE_STATEMENT} (bigint) AS {_SINCE_SQL.replace('%s', '$1')}"
+_SINCE_STATEMENT = b"ragsite_ledger_since"
+_SINCE_PREPARE = f"PREPARE {_SINCE_STATEMENT.decode()} (bigint) AS {_SINCE_SQL.replace('%s', '$1')}"
 # The psycopg connections that hold the statement; a statement is not undone by a rollback.
 _prepared: "weakref.WeakSet[psycopg.Connection]" = weakref.WeakSet()
 # A sent read whose reply does not come within this is abandoned with its connection.
@@ -213,8 +213,8 @@ def _send(*, seq: int) -> pq.abc.PGconn:
             cursor.execute(_SINCE_PREPARE)
         _prepared.add(connection.connection)
     pgconn = connection.connection.pgconn
-    pgconn.send_query_prepared(_SINCE_STATEMENT.encode(), [str(int(seq)).encode()])
-    while pgconn.flush():  # 1: not all sent yet
+    pgconn.send_query_prepared(_SINCE_STATEMENT, [str(int(seq)).encode()])
+    while pgconn.flush():  # 1: not all sent yet (psycopg's connections are non-blocking)
         _wait(pgconn, write=True)
     return pgconn
 
