@@ -32,6 +32,7 @@ import logging
 import select
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
 
 import psycopg
@@ -60,7 +61,13 @@ _SINCE_SQL = """
     UNION ALL
     SELECT subject, seq FROM cache_policies_freshnessmark WHERE seq > %s
 """
+# Prepared once per connection: parsed and planned on every request, the read cost PostgreSQL about as
+# much CPU again as running it (98 vs 55 µs a read, measured), on cores the hit path shares with it.
+# Prepared at the protocol level (what PgBouncer's max_prepared_statements tracks), not with SQL PREPARE.
+_SINCE_STATEMENT = b"ragsite_ledger_since"
 _SINCE_PQ = _SINCE_SQL.replace("%s", "$1::bigint").encode()
+# The psycopg connections that hold the statement; a statement is not undone by a rollback.
+_prepared: "weakref.WeakSet[psycopg.Connection]" = weakref.WeakSet()
 # A sent read whose reply does not come within this is abandoned with its connection.
 _REPLY_TIMEOUT = settings.DB_STATEMENT_TIMEOUT_MS / 1000 + 1
 _FAILURES = (DatabaseError, InterfaceError, psycopg.Error)
@@ -203,8 +210,14 @@ class LedgerRead:
 def _send(*, seq: int) -> pq.abc.PGconn:
     connection.ensure_connection()
     pgconn = connection.connection.pgconn
-    pgconn.send_query_params(_SINCE_PQ, [str(int(seq)).encode()])
-    while pgconn.flush():  # 1: not all sent yet
+    if connection.connection not in _prepared:
+        prepared = pgconn.prepare(_SINCE_STATEMENT, _SINCE_PQ)  # waits, once per connection
+        if prepared.status != pq.ExecStatus.COMMAND_OK:
+            error = (prepared.error_message or b"").decode(errors="replace").strip()
+            raise psycopg.DatabaseError(f"change ledger read not prepared: {error}")
+        _prepared.add(connection.connection)
+    pgconn.send_query_prepared(_SINCE_STATEMENT, [str(int(seq)).encode()])
+    while pgconn.flush():  # 1: not all sent yet (psycopg's connections are non-blocking)
         _wait(pgconn, write=True)
     return pgconn
 
@@ -215,6 +228,9 @@ def _received(pgconn: pq.abc.PGconn) -> list[tuple[str | None, int]]:
     rows: list[tuple[str | None, int]] = []
     error = None
     while True:
+        # What already arrived is read first: the reply is usually in (the Redis round trip ran meanwhile),
+        # and a select() would only give up the GIL, which a busy worker's other threads then hold.
+        pgconn.consume_input()
         while pgconn.is_busy():
             _wait(pgconn, deadline=deadline)
             pgconn.consume_input()

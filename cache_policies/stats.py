@@ -46,17 +46,15 @@ def latency_bucket(seconds: float) -> str:
     return next((f"{bound:g}" for bound in LATENCY_BUCKETS if seconds <= bound), "+Inf")
 
 
-def _rows(fields: dict[str, int], *, now: float) -> Counter:
-    """The roll-up rows a request's counters add to: its minute, its hour and the running total.
-
-    Under this site's key prefix, taken now: the bench counts apart even when its counts are written later.
-    """
-    namespace, rows = settings.REDIS_KEY_PREFIX, Counter()
-    for name, amount in fields.items():
+def _rows(fields: Counter) -> Counter:
+    """The roll-up rows counters summed per (namespace, minute, name) add to: their minute, their hour and
+    the running total. Done when they are written, not per request: a request's counts only join the sums."""
+    rows = Counter()
+    for (namespace, minute, name), amount in fields.items():
         rows[(namespace, StatsPeriod.TOTAL.value, 0, name)] += amount
         if not any(part in name for part in TOTAL_ONLY):
-            rows[(namespace, StatsPeriod.MINUTE.value, int(now // 60), name)] += amount
-            rows[(namespace, StatsPeriod.HOUR.value, int(now // 3600), name)] += amount
+            rows[(namespace, StatsPeriod.MINUTE.value, minute, name)] += amount
+            rows[(namespace, StatsPeriod.HOUR.value, minute // 60, name)] += amount
     return rows
 
 
@@ -107,8 +105,14 @@ def _questions_write(questions: dict[str, list]) -> None:
 class _Counts:
     """Counts summed in one process, waiting to be written."""
 
-    rows: Counter = field(default_factory=Counter)  # stats_store.Row -> amount
+    rows: Counter = field(default_factory=Counter)  # stats_store.Row -> amount (kept from a failed write)
+    fields: Counter = field(default_factory=Counter)  # (namespace, minute, name) -> amount, summed requests
     questions: dict[str, list] = field(default_factory=dict)  # digest -> [count, text]
+
+    def rows_all(self) -> Counter:
+        rows = Counter(self.rows)
+        rows.update(_rows(self.fields))
+        return rows
 
 
 class _Pending:
@@ -139,7 +143,7 @@ class _Pending:
             with self.lock:
                 counts, self.counts = self.counts, _Counts()
             _questions_write(counts.questions)
-            return self._durable_write(counts.rows)
+            return self._durable_write(counts.rows_all())
 
     def _durable_write(self, rows: Counter) -> bool:
         # At most one batch is in doubt at a time. It is retried unchanged, under its id, before
@@ -201,7 +205,9 @@ class StatsRecorder:
         fields = dict(self.fields)
         if self.similarity is not None:
             fields[f"similarity:{self.similarity // SIMILARITY_BUCKET * SIMILARITY_BUCKET:.2f}"] = 1
-        counts.rows.update(_rows(fields, now=now))
+        # Under this site's key prefix, taken now: the bench counts apart even when its counts are written later.
+        namespace, minute = settings.REDIS_KEY_PREFIX, int(now // 60)
+        counts.fields.update({(namespace, minute, name): amount for name, amount in fields.items()})
         if self.question is not None:
             digest, text = self.question
             counts.questions.setdefault(digest, [0, text[:300]])[0] += 1
@@ -218,4 +224,4 @@ class StatsRecorder:
         counts = _Counts()
         self.into(counts, now=time.time() if now is None else now)
         _questions_write(counts.questions)
-        return stats_store.batch_apply(batch=stats_store.Batch(counts.rows))
+        return stats_store.batch_apply(batch=stats_store.Batch(counts.rows_all()))

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from cache_policies.layers import MODES
 from cache_policies.models import Layer, Outcome
+from qa.ask_input import ask_input_simple
 from qa.forms import QUESTION_MAX_CHARS
 from qa.models import Document, DocumentStatus
 from qa.explain import question_explain
@@ -255,16 +256,21 @@ class AskApi(APIView):
 
     def question_args(self, request) -> dict:
         """The validated question for the pipeline, with the rate limit for its first round trip."""
+        validated = ask_input_simple(data=request.data) or self.input_validated(request)
+        return {
+            "question": validated["question"],
+            "user_id": request.user.id if request.user.is_authenticated else None,
+            "cache_mode": validated["cache"],
+            "first_trip": [c for t in self.get_throttles() if (c := t.first_trip_command(request)) is not None],
+        }
+
+    def input_validated(self, request) -> dict:
+        """The serializer's verdict, for every body the simple reading (qa/ask_input.py) leaves to it."""
         data = self.InputSerializer(data=request.data)
         if not data.is_valid():
             super().check_throttles(request)  # a refused client hears 429 before what is wrong with its input
             raise serializers.ValidationError(data.errors)
-        return {
-            "question": data.validated_data["question"],
-            "user_id": request.user.id if request.user.is_authenticated else None,
-            "cache_mode": data.validated_data["cache"],
-            "first_trip": [c for t in self.get_throttles() if (c := t.first_trip_command(request)) is not None],
-        }
+        return data.validated_data
 
     @extend_schema(
         request=InputSerializer,

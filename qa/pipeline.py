@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from django.conf import settings
@@ -228,13 +229,23 @@ class _Request:
         self.report.stats.question = (keys.text_hash(question), self.text)
         self.timings = {"embed": 0.0, "retrieve": 0.0, "generate": 0.0}
         self.similarity: float | None = None
-        # A question's vector depends on the model only, which is in its key: nothing to check.
-        self.embedding = self._layer(Layer.EMBEDDING, VectorCodec(dimensions=self.emb.dimensions), checked=False)
-        self.retrieval = self._layer(Layer.RETRIEVAL, JsonCodec())
         self.response = self._layer(Layer.RESPONSE, JsonCodec(), outcome_of=_response_outcome)
-        self.semantic = CacheLayer(layer=Layer.SEMANTIC, policy=self.policies[Layer.SEMANTIC], report=self.report,
-                                   codec=JsonCodec(), reported=False)
         self._keys_build()
+
+    # The other layers and keys are built when first used: an exact hit, most requests, never uses them.
+    @cached_property
+    def embedding(self) -> CacheLayer:
+        # A question's vector depends on the model only, which is in its key: nothing to check.
+        return self._layer(Layer.EMBEDDING, VectorCodec(dimensions=self.emb.dimensions), checked=False)
+
+    @cached_property
+    def retrieval(self) -> CacheLayer:
+        return self._layer(Layer.RETRIEVAL, JsonCodec())
+
+    @cached_property
+    def semantic(self) -> CacheLayer:
+        return CacheLayer(layer=Layer.SEMANTIC, policy=self.policies[Layer.SEMANTIC], report=self.report,
+                          codec=JsonCodec(), reported=False)
 
     def _layer(self, layer: Layer, codec, *, checked: bool = True, **options) -> CacheLayer:
         current = (lambda value: freshness.ledger.current(value.get("stamp"))) if checked else (lambda value: True)
@@ -250,27 +261,39 @@ class _Request:
         per_user = Scope.PER_USER in (self.policies[Layer.RESPONSE].scope, self.policies[Layer.SEMANTIC].scope)
         return keys.scope_part(user_id=self.user_id, per_user=per_user)
 
+    def _namespace(self, layer: Layer) -> int:
+        return self.policies[layer].namespace_version
+
     def _keys_build(self) -> None:
-        namespace = {layer: self.policies[layer].namespace_version for layer in Layer}
         self.scope = self._scope()
-        kb_version, top_k = namespace[Layer.RETRIEVAL], settings.RETRIEVAL_TOP_K
         self.template_part = (
             keys.template_part(name=self.template.name, version=self.template.version) if self.template else "tpl-none"
         )
         self.response_key = keys.response_key(
-            namespace=namespace[Layer.RESPONSE], kb_version=kb_version, provider=self.gen.provider, model=self.gen.model,
-            template=self.template_part, top_k=top_k, scope=self.scope, text=self.question,
+            namespace=self._namespace(Layer.RESPONSE), kb_version=self._namespace(Layer.RETRIEVAL),
+            provider=self.gen.provider, model=self.gen.model, template=self.template_part,
+            top_k=settings.RETRIEVAL_TOP_K, scope=self.scope, text=self.question,
         )
-        self.embedding_key = keys.embedding_key(
-            namespace=namespace[Layer.EMBEDDING], provider=self.emb.provider, model=self.emb.model, text=self.question
+
+    @cached_property
+    def embedding_key(self) -> str:
+        return keys.embedding_key(
+            namespace=self._namespace(Layer.EMBEDDING), provider=self.emb.provider, model=self.emb.model, text=self.question
         )
-        self.retrieval_key = keys.retrieval_key(
-            namespace=namespace[Layer.RETRIEVAL], kb_version=kb_version, embedding_model=self.emb.model, top_k=top_k,
-            text=self.question,
+
+    @cached_property
+    def retrieval_key(self) -> str:
+        return keys.retrieval_key(
+            namespace=self._namespace(Layer.RETRIEVAL), kb_version=self._namespace(Layer.RETRIEVAL),
+            embedding_model=self.emb.model, top_k=settings.RETRIEVAL_TOP_K, text=self.question,
         )
-        self.semantic_namespace = keys.semantic_namespace(
-            namespace=namespace[Layer.SEMANTIC], response_namespace=namespace[Layer.RESPONSE], kb_version=kb_version,
-            provider=self.gen.provider, model=self.gen.model, template=self.template_part, top_k=top_k,
+
+    @cached_property
+    def semantic_namespace(self) -> str:
+        return keys.semantic_namespace(
+            namespace=self._namespace(Layer.SEMANTIC), response_namespace=self._namespace(Layer.RESPONSE),
+            kb_version=self._namespace(Layer.RETRIEVAL), provider=self.gen.provider, model=self.gen.model,
+            template=self.template_part, top_k=settings.RETRIEVAL_TOP_K,
         )
 
     def tags(self, passages: list[Passage], document_ids=None) -> list[str]:

@@ -225,9 +225,24 @@ def test_it_still_refuses_an_edited_answer_when_the_ledger_reply_arrives_after_t
     """The ledger read and the answer's GET fly together; the answer is judged only once the reply is in."""
     assert question_answer(question=WITH_Q).cache["response"] == "miss"
     assert question_answer(question=WITH_Q).cache["response"] == "hit"
+    assert_refused_after_an_edit_redis_forgot(redis_conn)
+
+
+def assert_refused_after_an_edit_redis_forgot(redis_conn) -> None:
+    """Edit, put Redis back as it was (its purge lost): only the ledger can refuse the cached answer."""
     snapshot = _redis_snapshot(redis_conn)
     edits_apply()
     _redis_restore(redis_conn, snapshot)
     answer = question_answer(question=WITH_Q)
     assert answer.cache["response"] == "miss"
     assert_nothing_stale({WITH_Q: answer})
+
+
+def test_it_prepares_the_ledger_read_again_on_a_connection_that_lost_it(kb, redis_conn):
+    """The read is a statement prepared once per connection. One that lost it (DISCARD ALL, a pooler) is
+    replaced as a dropped one is, and the old answer is still refused (Redis lost its purge here)."""
+    assert question_answer(question=WITH_Q).cache["response"] == "miss"
+    assert question_answer(question=WITH_Q).cache["response"] == "hit"
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    assert_refused_after_an_edit_redis_forgot(redis_conn)
