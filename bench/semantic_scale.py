@@ -88,7 +88,9 @@ def shadow_rows_add(vectors: np.ndarray, *, first_id: int) -> None:
 
 def _shadow_indexes_drop() -> None:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT indexname FROM pg_indexes WHERE schemaname LIKE 'pg_temp%%' AND tablename = %s", [TABLE])
+        # This session's temporary schema only: another bench session's shadow table is its own.
+        cursor.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s AND schemaname = "
+                       "(SELECT nspname FROM pg_namespace WHERE oid = pg_my_temp_schema())", [TABLE])
         for (name,) in cursor.fetchall():
             cursor.execute(f'DROP INDEX pg_temp."{name}"')
 
