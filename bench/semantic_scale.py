@@ -36,7 +36,8 @@ NAIVE_BYTES_PER_KEY = 1800  # MEMORY USAGE of a 1536-byte string under a short k
 COPY_COLUMNS = (
     ("id", "int8"), ("namespace", "varchar"), ("scope", "varchar"), ("question", "text"), ("embedding", "vector"),
     ("response_key", "varchar"), ("retrieval_key", "varchar"), ("chunk_ids", "int8[]"), ("document_ids", "int8[]"),
-    ("kth_score", "float8"), ("created_at", "timestamptz"), ("expires_at", "timestamptz"),
+    ("kth_score", "float8"), ("rank_floor", "float8"), ("slack", "int2"), ("created_at", "timestamptz"),
+    ("expires_at", "timestamptz"),
 )
 
 
@@ -83,7 +84,7 @@ def shadow_rows_add(vectors: np.ndarray, *, first_id: int) -> None:
             for offset, vector in enumerate(vectors):
                 n = first_id + offset
                 copy.write_row((n, NAMESPACE, SCOPE, f"synthetic question {n}", vector,
-                                f"{NAMESPACE}:resp:{n}", "", [n], [n % 79], 0.5, now, None))
+                                f"{NAMESPACE}:resp:{n}", "", [n], [n % 79], 0.5, 0.75, 15, now, None))
 
 
 def _shadow_indexes_drop() -> None:

@@ -3,8 +3,9 @@ with plain data (ids, template parts, chunk vectors): this module knows nothing 
 
 A document change removes exactly:
   - the retrieval and response entries whose retrieved chunks came from it (dependency tags);
-  - cached answers the changed text could now displace: questions whose k-th retrieved chunk
-    scored lower than one of the document's new chunks does (found in pgvector);
+  - cached answers the changed text could now displace: questions whose retrieval would now choose
+    other passages, because a new chunk enters their pool of nearest chunks (found in pgvector) and
+    outranks their last passage, or pushes one out of the pool (semantic.PoolBounds);
   - its rows in the semantic index.
 Everything else keeps hitting. A purge that cannot reach Redis is kept in PostgreSQL and
 replayed when Redis answers again.
@@ -66,10 +67,33 @@ def _purge_tagged(*, tag: str, layers: set[str], removed: "Removed | None" = Non
     return redis_client.call(purge, even_if_open=True)
 
 
-_DISPLACED_SQL = """
-    SELECT DISTINCT q.id FROM cache_policies_cachedquestion q, unnest(%s::vector[]) AS c(embedding)
+# Given a question (as cached), its vector and indexes into NewChunks.vectors: each of those chunks' rank
+# for the question, as a retrieval ranks its pool. The product supplies it.
+ChunkRank = Callable[[str, np.ndarray, list[int]], list[float]]
+
+
+@dataclass(frozen=True)
+class NewChunks:
+    """A document's chunks that are new in a change (all of them, when unknown): a chunk the document
+    already had was there when every cached answer was retrieved, so it displaces none."""
+
+    vectors: np.ndarray
+    rank: ChunkRank | None = None  # None: any chunk that enters a question's pool displaces its answer
+
+
+# Given document_id, its NewChunks.
+ChunkVectors = Callable[..., NewChunks]
+
+
+# The cached questions whose retrieval pool a new chunk enters, with the chunks (1-based, per statement) that do.
+_ENTERING_SQL = """
+    SELECT q.id, array_agg(c.i) FROM cache_policies_cachedquestion q,
+        unnest(%s::vector[]) WITH ORDINALITY AS c(embedding, i)
     WHERE NOT (%s = ANY(q.document_ids)) AND 1 - (q.embedding <=> c.embedding) > q.kth_score
+    GROUP BY q.id
 """
+# Ranks are sums of rounded cosines: a new chunk this close to the last passage displaces it.
+RANK_TOLERANCE = 1e-4
 # Chunks compared per statement. The check is exact (a scan; the approximate HNSW index found under half of
 # the displaced questions on the bench's synthetic rows): each statement reads every cached question once, and
 # each chunk adds its distances. An edit compares only its new chunks (one statement); a large new document is
@@ -77,16 +101,55 @@ _DISPLACED_SQL = """
 DISPLACEMENT_BATCH = 32
 
 
-def _displaced_entries(*, document_id: int, chunk_vectors: np.ndarray) -> list[CachedQuestion]:
-    """Cached questions for which one of the given chunks now outranks their k-th source."""
+def _displaced_entries(
+    *, document_id: int, chunk_vectors: np.ndarray, rank: ChunkRank | None = None
+) -> list[CachedQuestion]:
+    """Cached questions whose passages the given new chunks change (semantic.PoolBounds): a chunk enters
+    their pool and outranks their last passage, or more chunks enter than their slack. Without rank,
+    every question whose pool a chunk enters."""
     field = VectorField()
     vectors = [field.get_prep_value(np.asarray(v, dtype=np.float32)) for v in chunk_vectors]
-    ids: set[int] = set()
+    entering: dict[int, list[int]] = {}
     with connection.cursor() as cursor:
         for start in range(0, len(vectors), DISPLACEMENT_BATCH):
-            cursor.execute(_DISPLACED_SQL, [vectors[start : start + DISPLACEMENT_BATCH], document_id])
-            ids.update(row[0] for row in cursor.fetchall())
-    return list(CachedQuestion.objects.filter(id__in=ids)) if ids else []
+            cursor.execute(_ENTERING_SQL, [vectors[start : start + DISPLACEMENT_BATCH], document_id])
+            for question_id, chunks in cursor.fetchall():
+                entering.setdefault(question_id, []).extend(start + i - 1 for i in chunks)
+    if not entering:
+        return []
+    candidates = {q.id: q for q in CachedQuestion.objects.filter(id__in=entering)}
+    outranked = {i for i, q in candidates.items() if rank is None or _outranked(q, entering[i], rank)}
+    within = {i: len(entering[i]) for i in candidates if i not in outranked}
+    return [candidates[i] for i in outranked] + _slack_spend(entries=candidates, entering=within)
+
+
+def _outranked(question: CachedQuestion, chunks: list[int], rank: ChunkRank) -> bool:
+    ranks = rank(question.question, np.asarray(question.embedding, dtype=np.float32), chunks)
+    return max(ranks) >= question.rank_floor - RANK_TOLERANCE
+
+
+_SLACK_SPEND_SQL = """
+    UPDATE cache_policies_cachedquestion SET slack = slack - %s WHERE id = ANY(%s) AND slack >= %s RETURNING id
+"""
+
+
+def _slack_spend(*, entries: dict[int, CachedQuestion], entering: dict[int, int]) -> list[CachedQuestion]:
+    """Take the chunks that entered a question's pool without outranking its passages off its slack, in
+    one statement per count (two changes at once cannot both spend it); returns those it no longer covers.
+
+    The questions that keep their answer have a cached retrieval whose pool is now out of date: marked,
+    so that a later miss retrieves afresh and indexes the question with its new bounds.
+    """
+    kept: set[int] = set()
+    with connection.cursor() as cursor:
+        for count in set(entering.values()):
+            ids = [question_id for question_id, n in entering.items() if n == count]
+            cursor.execute(_SLACK_SPEND_SQL, [count, ids, count])
+            kept.update(row[0] for row in cursor.fetchall())
+    if kept:
+        freshness.subjects_mark(subjects=[freshness.entry_subject(entries[i].retrieval_key)
+                                          for i in kept if entries[i].retrieval_key])
+    return [entries[i] for i in entering if i not in kept]
 
 
 def _entries_delete(*, entries: list[CachedQuestion], layers: set[str], removed: "Removed | None" = None) -> int | None:
@@ -140,9 +203,6 @@ class Purge:
     warm: list[str] = field(default_factory=list)
 
 
-# Given document_id, the vectors of its chunks that are new in this change (all of them, when unknown):
-# a chunk the document already had was there when every cached answer was retrieved, so it displaces none.
-ChunkVectors = Callable[..., np.ndarray]
 
 
 def document_invalidate(*, document_id: int, event: str, chunk_vectors: ChunkVectors) -> Purge:
@@ -154,8 +214,8 @@ def document_invalidate(*, document_id: int, event: str, chunk_vectors: ChunkVec
     displaced = 0
     if event == Event.DOCUMENT_CHANGED and dependents & TAGGED_LAYERS:
         # No cached question, nothing to displace: skip reading the document's vectors (a bulk ingest).
-        vectors = chunk_vectors(document_id=document_id) if CachedQuestion.objects.exists() else []
-        entries = _displaced_entries(document_id=document_id, chunk_vectors=vectors)
+        new = chunk_vectors(document_id=document_id) if CachedQuestion.objects.exists() else NewChunks(np.zeros((0, 1)))
+        entries = _displaced_entries(document_id=document_id, chunk_vectors=new.vectors, rank=new.rank)
         displaced = _entries_delete(entries=entries, layers=dependents, removed=removed)
     semantic_rows = 0
     if Layer.SEMANTIC in dependents:

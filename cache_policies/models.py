@@ -170,7 +170,15 @@ class CachedQuestion(models.Model):
     retrieval_key = models.CharField(max_length=250, blank=True)
     chunk_ids = ArrayField(models.BigIntegerField(), default=list)
     document_ids = ArrayField(models.BigIntegerField(), default=list)
-    kth_score = models.FloatField(help_text="Cosine similarity of the last retrieved chunk.")
+    # What a new chunk must beat to change the passages (semantic.PoolBounds). The defaults, for rows
+    # stored before them, let any chunk that enters the pool displace the answer.
+    kth_score = models.FloatField(
+        help_text="Lowest cosine similarity in the pool its passages were chosen from (-1: the pool had room)."
+    )
+    rank_floor = models.FloatField(default=-1.0, help_text="Rank of its last passage (retrieval.chunk_rank).")
+    slack = models.PositiveSmallIntegerField(
+        default=0, help_text="How many new chunks may enter its pool before one of its passages is pushed out."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
 

@@ -82,6 +82,24 @@ WordVectors = Callable[..., np.ndarray]
 ALIGNMENT_SOFTNESS = 0.05
 
 
+@dataclass(frozen=True)
+class PoolBounds:
+    """What a new chunk must beat to change an answer's passages, kept with its cached question.
+
+    The passages are the best by rank of a pool of the nearest chunks. A new chunk changes them when it
+    enters the pool (a cosine above floor) and ranks above rank_floor (the last passage's rank), or when
+    more than slack chunks enter at once (each pushes the pool's lowest out; the slack-th is the last
+    one that is not a passage).
+    """
+
+    floor: float
+    rank_floor: float
+    slack: int
+
+    def as_dict(self) -> dict:
+        return {"floor": self.floor, "rank_floor": self.rank_floor, "slack": self.slack}
+
+
 class CachedEntry(Protocol):
     """What the guard and its callers read of a cached question: an `IndexedQuestion` from a lookup,
     or a `CachedQuestion` (the evaluation and the tests build candidates from the model)."""
@@ -228,7 +246,7 @@ def top_chunk_shared(*, cached_chunk_ids: list[int], passages: list[Retrieved]) 
     """
     if not cached_chunk_ids or not passages:
         return False
-    retrieved = [p.chunk_id for p in passages]
+    retrieved = [p.chunk_id for p in sorted(passages, key=lambda p: -p.score)]
     return cached_chunk_ids[0] in retrieved or retrieved[0] in cached_chunk_ids
 
 
@@ -392,14 +410,16 @@ _pruned_at = {"t": -EXPIRED_PRUNE_SECONDS}
 
 def question_index(
     *, namespace: str, scope: str, question: str, embedding: np.ndarray, response_key: str,
-    retrieval_key: str, passages: list[Retrieved], policy: Policy,
+    retrieval_key: str, passages: list[Retrieved], bounds: PoolBounds, policy: Policy,
 ) -> None:
+    """Index an answered question for semantic lookups, and for displacement (what a new chunk must beat)."""
     # Lookups skip expired rows; this removes them, once a minute per process, on a path that writes anyway.
     if time.monotonic() - _pruned_at["t"] >= EXPIRED_PRUNE_SECONDS:
         _pruned_at["t"] = time.monotonic()
         expired_prune()
     # Kept while its answer is (stale hits included, so a displacement still finds it); lookups skip stale answers.
     expires = timezone.now() + timedelta(seconds=policy.kept_for) if policy.kept_for else None
+    by_cosine = sorted(passages, key=lambda p: -p.score)
     CachedQuestion.objects.update_or_create(
         response_key=response_key,
         defaults={
@@ -408,9 +428,12 @@ def question_index(
             "question": question[:2000],
             "embedding": embedding,
             "retrieval_key": retrieval_key,
-            "chunk_ids": [p.chunk_id for p in passages],
-            "document_ids": [p.document_id for p in passages],
-            "kth_score": min((p.score for p in passages), default=1.0),
+            # In cosine order, as the guard's agreement checks read them (the answer's order is reranked).
+            "chunk_ids": [p.chunk_id for p in by_cosine],
+            "document_ids": [p.document_id for p in by_cosine],
+            "kth_score": bounds.floor,
+            "rank_floor": bounds.rank_floor,
+            "slack": bounds.slack,
             "expires_at": expires,
         },
     )

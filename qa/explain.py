@@ -83,7 +83,8 @@ def _json(key: str) -> dict | None:
 
 def _cached_retrieval(found: QuestionKeys) -> list[Passage] | None:
     cached = _json(found.retrieval)
-    return retrieval.passages_by_ids(scored_ids=[tuple(c) for c in cached.get("chunks", [])]) or None if cached else None
+    ranked = retrieval.ranked_load(stored=cached) if cached else None
+    return ranked.passages if ranked else None
 
 
 def _vector(found: QuestionKeys, question: str) -> np.ndarray:
@@ -161,7 +162,8 @@ def _answer(found, decision, candidates, question, passages, vector) -> tuple[st
 def question_explain(*, question: str, user_id: int | None = None) -> Explanation:
     found = question_keys(question=question, user_id=user_id)
     vector = _vector(found, question)
-    passages = _cached_retrieval(found) or retrieval.chunk_search(embedding=vector, k=settings.RETRIEVAL_TOP_K)
+    passages = _cached_retrieval(found) or retrieval.passages_retrieve(
+        question=question, embedding=vector, k=settings.RETRIEVAL_TOP_K).passages
     entries = _layer_entries(found, passages)
     candidates = _candidates(found, question, vector, passages)
     decision, policy = _decision(found, entries, candidates)

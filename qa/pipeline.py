@@ -25,6 +25,7 @@ from cache_policies.models import Layer, Outcome, Scope
 from cache_policies.policies import all_policies
 from cache_policies.pricing import usd_for
 from cache_policies.roundtrip import Command, round_trip
+from cache_policies.semantic import PoolBounds
 from qa import providers, retrieval, stale
 from qa.models import PromptTemplate
 from qa.providers.base import Generation, Passage
@@ -165,6 +166,7 @@ class Context:
 
     vector: np.ndarray
     passages: list[Passage]
+    bounds: PoolBounds  # what a new chunk must beat to change the passages
     served: "Answer | None"
 
 
@@ -185,11 +187,14 @@ def answer_context(req: "_Request") -> Context:
             req.embedding_key, lambda: req.emb.embed([req.text])[0], tags=lambda v: req.tags([], document_ids=()),
         )
     with req.stage("retrieve"):
-        passages = req.retrieval.get_or_compute(
-            req.retrieval_key, lambda: retrieval.chunk_search(embedding=vector, k=settings.RETRIEVAL_TOP_K),
-            load=_passages_load, dump=lambda p: _passages_dump(req, p), tags=lambda p: req.tags(p),
+        ranked = req.retrieval.get_or_compute(
+            req.retrieval_key,
+            lambda: retrieval.passages_retrieve(question=req.question, embedding=vector, k=settings.RETRIEVAL_TOP_K),
+            load=lambda stored: retrieval.ranked_load(stored=stored), dump=lambda r: _ranked_dump(req, r),
+            tags=lambda r: req.tags(r.passages),
         )
-    return Context(vector=vector, passages=passages, served=_semantic_lookup(req, vector, passages))
+    served = _semantic_lookup(req, vector, ranked.passages)
+    return Context(vector=vector, passages=ranked.passages, bounds=ranked.bounds, served=served)
 
 
 def answer_generated(req: "_Request", *, generation: Generation, context: Context) -> Answer:
@@ -197,7 +202,7 @@ def answer_generated(req: "_Request", *, generation: Generation, context: Contex
     if not req.response.recorded():
         # A miss costs what the whole request cost before the answer existed.
         req.response.record(req.miss_outcome(), req.elapsed())
-    _response_store(req, generation, context.passages, context.vector)
+    _response_store(req, generation, context)
     return req.answer(
         answer=generation.text, sources=_sources(context.passages), provider=req.gen.provider, model=generation.model
     )
@@ -266,13 +271,14 @@ class _Request:
 
     def _keys_build(self) -> None:
         self.scope = self._scope()
+        self.retrieval_part = keys.retrieval_part(top_k=settings.RETRIEVAL_TOP_K, pool=settings.RETRIEVAL_POOL)
         self.template_part = (
             keys.template_part(name=self.template.name, version=self.template.version) if self.template else "tpl-none"
         )
         self.response_key = keys.response_key(
             namespace=self._namespace(Layer.RESPONSE), kb_version=self._namespace(Layer.RETRIEVAL),
             provider=self.gen.provider, model=self.gen.model, template=self.template_part,
-            top_k=settings.RETRIEVAL_TOP_K, scope=self.scope, text=self.question,
+            retrieval=self.retrieval_part, scope=self.scope, text=self.question,
         )
 
     @cached_property
@@ -285,7 +291,7 @@ class _Request:
     def retrieval_key(self) -> str:
         return keys.retrieval_key(
             namespace=self._namespace(Layer.RETRIEVAL), kb_version=self._namespace(Layer.RETRIEVAL),
-            embedding_model=self.emb.model, top_k=settings.RETRIEVAL_TOP_K, text=self.question,
+            embedding_model=self.emb.model, retrieval=self.retrieval_part, text=self.question,
         )
 
     @cached_property
@@ -293,7 +299,7 @@ class _Request:
         return keys.semantic_namespace(
             namespace=self._namespace(Layer.SEMANTIC), response_namespace=self._namespace(Layer.RESPONSE),
             kb_version=self._namespace(Layer.RETRIEVAL), provider=self.gen.provider, model=self.gen.model,
-            template=self.template_part, top_k=settings.RETRIEVAL_TOP_K,
+            template=self.template_part, retrieval=self.retrieval_part,
         )
 
     def tags(self, passages: list[Passage], document_ids=None) -> list[str]:
@@ -365,13 +371,9 @@ def _served(req: _Request, cached: dict) -> Answer:
                       model=cached.get("model", ""))
 
 
-def _passages_load(stored: dict) -> list[Passage] | None:
-    return retrieval.passages_by_ids(scored_ids=[tuple(c) for c in stored.get("chunks", [])]) or None
-
-
-def _passages_dump(req: _Request, passages: list[Passage]) -> dict | None:
-    stamp = req.stamp(passages, req.retrieval_key)
-    return None if stamp is None else {"chunks": [[p.chunk_id, p.score] for p in passages], "stamp": stamp}
+def _ranked_dump(req: _Request, ranked: retrieval.Ranked) -> dict | None:
+    stamp = req.stamp(ranked.passages, req.retrieval_key)
+    return None if stamp is None else retrieval.ranked_dump(ranked) | {"stamp": stamp}
 
 
 def _sources(passages: list[Passage]) -> list[dict]:
@@ -431,7 +433,8 @@ def _verification_queue(req: _Request, candidate: semantic.Candidate, served: An
     ))
 
 
-def _response_store(req: _Request, generation: Generation, passages: list[Passage], vector: np.ndarray) -> None:
+def _response_store(req: _Request, generation: Generation, context: Context) -> None:
+    passages = context.passages
     stamp = req.stamp(passages, req.response_key)
     if not req.response.access.write or not generation.text.strip() or not passages or stamp is None:
         return
@@ -454,8 +457,9 @@ def _response_store(req: _Request, generation: Generation, passages: list[Passag
     if not stored or not req.semantic.policy.enabled:
         return
     semantic.question_index(
-        namespace=req.semantic_namespace, scope=req.scope, question=req.text, embedding=vector,
-        response_key=req.response_key, retrieval_key=req.retrieval_key, passages=passages, policy=req.response.policy,
+        namespace=req.semantic_namespace, scope=req.scope, question=req.text, embedding=context.vector,
+        response_key=req.response_key, retrieval_key=req.retrieval_key, passages=passages, bounds=context.bounds,
+        policy=req.response.policy,
     )
 
 

@@ -35,13 +35,5 @@ def chunk_sentence_embeddings(*, chunk_ids: list[int]) -> dict[int, np.ndarray]:
     return {chunk_id: sentences_decode(encoded=encoded) for chunk_id, encoded in rows.items()}
 
 
-def document_chunk_vectors(*, document_id: int, known_texts: frozenset[str] = frozenset()) -> np.ndarray:
-    """The vectors of a document's chunks as stored now (none for a deleted document), leaving out the
-    chunks whose text is in known_texts (those the document had before a change)."""
-    rows = Chunk.objects.filter(document_id=document_id).values_list("text", "embedding")
-    vectors = [vector for text, vector in rows if text not in known_texts]
-    return np.vstack(vectors).astype(np.float32) if vectors else np.zeros((0, 1), dtype=np.float32)
-
-
 def document_chunk_texts(*, document_id: int) -> frozenset[str]:
     return frozenset(Chunk.objects.filter(document_id=document_id).values_list("text", flat=True))

@@ -13,7 +13,8 @@ from django.db.models.signals import post_delete, post_save
 from cache_policies import freshness, invalidation, keys, redis_client
 from cache_policies.models import Event
 from qa.models import Document, PromptTemplate
-from qa.selectors import document_chunk_texts, document_chunk_vectors
+from qa.retrieval import document_new_chunks
+from qa.selectors import document_chunk_texts
 
 
 def _on_document_saved(sender, instance, update_fields=None, **kwargs):
@@ -23,14 +24,14 @@ def _on_document_saved(sender, instance, update_fields=None, **kwargs):
     # Only new text can displace another question's answer: an unchanged chunk was there when it was retrieved.
     known = document_chunk_texts(document_id=instance.id)
     _on_document_changed(instance.id, Event.DOCUMENT_CHANGED,
-                         chunk_vectors=partial(document_chunk_vectors, known_texts=known))
+                         chunk_vectors=partial(document_new_chunks, known_texts=known))
 
 
 def _on_document_deleted(sender, instance, **kwargs):
     _on_document_changed(instance.id, Event.DOCUMENT_DELETED)
 
 
-def _on_document_changed(document_id: int, event: Event, *, chunk_vectors=document_chunk_vectors) -> None:
+def _on_document_changed(document_id: int, event: Event, *, chunk_vectors=document_new_chunks) -> None:
     freshness.subjects_mark(subjects=[freshness.document_subject(document_id)])
     transaction.on_commit(lambda: _warm_after(invalidation.document_invalidate(
         document_id=document_id, event=event, chunk_vectors=chunk_vectors,
@@ -55,7 +56,7 @@ def _on_template_saved(sender, instance, **kwargs):
 
 
 def _on_redis_recovery() -> None:
-    invalidation.pending_replay_safely(chunk_vectors=document_chunk_vectors)
+    invalidation.pending_replay_safely(chunk_vectors=document_new_chunks)
 
 
 def connect() -> None:

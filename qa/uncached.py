@@ -21,7 +21,7 @@ def question_answer_uncached(*, question: str) -> Uncached:
     """embedding → retrieval → generate, with the active template when the generator uses one."""
     generator = providers.generator()
     vector = providers.embedder().embed([normalize_text(question)])[0]
-    passages = retrieval.chunk_search(embedding=vector, k=settings.RETRIEVAL_TOP_K)
+    passages = retrieval.passages_retrieve(question=question, embedding=vector, k=settings.RETRIEVAL_TOP_K).passages
     template = active_prompt_template() if generator.uses_template else None
     generation = generator.generate(question=question, passages=passages, embedding=vector, template=template)
     return Uncached(passages=passages, generation=generation)

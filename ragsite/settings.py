@@ -271,6 +271,8 @@ if "openai" in (EMBEDDING_PROVIDER, LLM_PROVIDER) and not OPENAI_API_KEY:
     raise ImproperlyConfigured("OPENAI_API_KEY must be set when EMBEDDING_PROVIDER or LLM_PROVIDER is openai")
 
 RETRIEVAL_TOP_K = envint("RETRIEVAL_TOP_K", 5, minimum=1)
+# The nearest chunks reranked for the top k (qa/retrieval.py); 20 was best on answer_facts' tuning half.
+RETRIEVAL_POOL = envint("RETRIEVAL_POOL", 20, minimum=1)
 HNSW_EF_SEARCH = envint("HNSW_EF_SEARCH", 64, minimum=1)
 QUESTION_MAX_CHARS = 2000
 

@@ -141,11 +141,11 @@ def test_it_purges_one_question_and_keeps_the_others(kb):
 def test_the_key_names_its_layer_version_models_and_scope(settings):
     key = keys.response_key(
         namespace=3, kb_version=2, provider="openai", model="gpt-4o-mini", template="tpl-default.7",
-        top_k=5, scope="shared", text="Hi there?",
+        retrieval="k5of20", scope="shared", text="Hi there?",
     )
     prefix, layer, ns, kb, provider, model, tpl, k, scope, digest = key.split(":")
     assert (layer, ns, kb, provider, model, tpl, k, scope) == (
-        "resp", "v3", "kb2", "openai", "gpt-4o-mini", "tpl-default.7", "k5", "shared")
+        "resp", "v3", "kb2", "openai", "gpt-4o-mini", "tpl-default.7", "k5of20", "shared")
     assert digest == keys.text_hash("hi   THERE") and len(digest) == 64
 
 

@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from cache_policies import redis_client
 from cache_policies.models import CachedQuestion
 from qa.pipeline import question_answer
 from qa.services import document_delete, document_ingest
@@ -49,12 +50,43 @@ def test_it_drops_answers_a_new_document_now_outranks(kb, settings):
     assert after.sources[0]["document"] == "yield"
 
 
+UNRELATED = "The pass statement does nothing: it is a placeholder where a statement is required."
+
+
+def test_a_new_chunk_that_enters_the_pool_below_the_passages_spends_its_slack(kb, settings):
+    """IMPORT_Q's pool of 20 has room (the KB holds 3 chunks): any new chunk enters it, and one that ranks
+    below its passage takes one place of its slack, leaves its answer and only ages its cached retrieval."""
+    settings.RETRIEVAL_TOP_K = 1
+    question_answer(question=IMPORT_Q)
+    before = CachedQuestion.objects.get(question__icontains="import")
+    assert (before.kth_score, before.slack) == (-1.0, 19), "the premise: a pool with room, 17 free places and 2 below"
+
+    document_ingest(slug="pass", title="The pass statement", content=UNRELATED)
+
+    assert CachedQuestion.objects.get(id=before.id).slack == 18
+    assert question_answer(question=IMPORT_Q).cache["response"] == "hit"
+    redis_client.call(lambda r: r.unlink(before.response_key))  # Redis forgets the answer
+    again = question_answer(question=IMPORT_Q)
+    assert (again.cache["response"], again.cache["retrieval"]) == ("miss", "miss"), (
+        "the retrieval cached before the new chunk is not read: its pool is out of date")
+
+
+def test_more_new_chunks_than_the_slack_displace_the_answer(kb, settings):
+    settings.RETRIEVAL_TOP_K = 1
+    question_answer(question=IMPORT_Q)
+    CachedQuestion.objects.filter(question__icontains="import").update(slack=0)
+
+    document_ingest(slug="pass", title="The pass statement", content=UNRELATED)
+
+    assert question_answer(question=IMPORT_Q).cache["response"] == "miss", "the new chunk pushes its passage out"
+
+
 def test_it_compares_only_an_edits_new_text_with_other_answers(kb, settings):
     """Displacement looks at the chunks a change adds: the ones a document already had were there when
     every cached answer was retrieved. Here IMPORT_Q's answer is made to yield to any chunk at all."""
     settings.RETRIEVAL_TOP_K = 1
     question_answer(question=IMPORT_Q)
-    CachedQuestion.objects.filter(question__icontains="import").update(kth_score=-1.0)
+    CachedQuestion.objects.filter(question__icontains="import").update(kth_score=-1.0, rank_floor=-1.0)
     document_ingest(slug="with", title="The with statement, retitled", content=kb["with"].content)
     assert question_answer(question=IMPORT_Q).cache["response"] == "hit", "no new text: nothing displaced"
     document_ingest(slug="with", title="The with statement, retitled", content=kb["with"].content + "\n\n" + NEW_WITH)

@@ -113,7 +113,7 @@ def string_kb(redis_conn):
 @pytest.mark.django_db(transaction=True)
 def test_it_serves_a_paraphrase_and_refuses_a_contrast_through_the_live_layer(string_kb):
     paraphrase = pair_evaluate(pair=Pair(
-        "How do I join a list of strings with commas?", "How can I concatenate strings in a list separated by a comma?", True,
+        "How do I split a string into a list of words?", "How can I break a string into a list of its words?", True,
     ))
     contrast = pair_evaluate(pair=Pair("How do I convert a string to uppercase?", "How do I convert a string to lowercase?", False))
 
@@ -133,7 +133,7 @@ def test_it_reports_rates_and_a_threshold_from_the_command(string_kb, tmp_path):
 
     pairs = tmp_path / "pairs.jsonl"
     pairs.write_text("\n".join(json.dumps(p) for p in [
-        {"a": "How do I join a list of strings with commas?", "b": "How can I concatenate strings in a list separated by a comma?", "same": True},
+        {"a": "How do I split a string into a list of words?", "b": "How can I break a string into a list of its words?", "same": True},
         {"a": "Which values are considered false?", "b": "Which values are considered true?", "same": False},
     ]))
     out = StringIO()

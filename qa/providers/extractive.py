@@ -18,18 +18,10 @@ import numpy as np
 
 from qa.chunking import sentence_split
 from qa.providers.base import Generation, Passage
+from qa.terms import words
 
 NOTHING_FOUND = "I couldn't find anything about that in the knowledge base."
 
-# Plain English glue words. Python keywords (with, for, if, in, not, and, or, as, from, ...) are
-# deliberately absent: in a knowledge base about Python they are what the question is about.
-STOPWORDS = frozenset(
-    """a an the of to be been being am are was were do does did doing how what which who whom whose why
-    when where can could should would will shall may might must i me my you your we our us they them
-    their it its this that these those there here on at by about into onto than then so such has have
-    had having just also very please explain tell describe mean means meaning use used using work works
-    happen happens some any""".split()
-)
 # Tuned on the even lines of tests/data/answer_facts.jsonl (`manage.py answer_eval --half tune`).
 LEXICAL_WEIGHT = 0.1  # a sentence with all the question's words gains this much over a similarity of 0..~0.8
 RANK_BONUS = 0.2  # for a sentence of the top passage; halved for the second, and so on
@@ -40,7 +32,6 @@ MAX_HELD_CHUNKS = 5000
 MAX_ANSWER_CHARS = 600
 MIN_SENTENCE_CHARS = 20
 MAX_SENTENCE_CHARS = 500
-_WORD = re.compile(r"[a-z0-9_]+")
 # Headings, grammar rules and list lead-ins ("as follows:") read badly as answers; prose ends like this.
 _PROSE_END = re.compile(r"[.!?][\"')\]”’]*$")
 # "str.strip([chars])", "object.__getattr__(self, name)", "sort(*, key=None, reverse=False)"
@@ -48,11 +39,6 @@ _SIGNATURE = re.compile(r"^(?:\w+ )?[\w.]+\(.*\)$")
 _SENTENCE_END = re.compile(r"(?<=[.!?:] )")
 
 SentenceVectors = Callable[[list[int]], dict[int, np.ndarray]]
-
-
-def words(text: str) -> list[str]:
-    """Lowercased word tokens without stopwords."""
-    return [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
 
 
 @dataclass(frozen=True)
