@@ -202,7 +202,12 @@ def answer_generated(req: "_Request", *, generation: Generation, context: Contex
     if not req.response.recorded():
         # A miss costs what the whole request cost before the answer existed.
         req.response.record(req.miss_outcome(), req.elapsed())
-    _response_store(req, generation, context)
+    stored = _response_store(req, generation, context)
+    # The layers that hold an entry of this question now (the retrieval's may be older, or a hit).
+    holding = [layer.policy for layer, holds in ((req.response, stored), (req.retrieval, req.retrieval.access.write))
+               if holds]
+    if holding and context.passages:
+        _question_index(req, context, kept=max(holding, key=lambda p: p.kept_for or float("inf")))
     return req.answer(
         answer=generation.text, sources=_sources(context.passages), provider=req.gen.provider, model=generation.model
     )
@@ -433,11 +438,11 @@ def _verification_queue(req: _Request, candidate: semantic.Candidate, served: An
     ))
 
 
-def _response_store(req: _Request, generation: Generation, context: Context) -> None:
+def _response_store(req: _Request, generation: Generation, context: Context) -> bool:
     passages = context.passages
     stamp = req.stamp(passages, req.response_key)
     if not req.response.access.write or not generation.text.strip() or not passages or stamp is None:
-        return
+        return False
     value = {
         "answer": generation.text,
         "sources": _sources(passages),
@@ -453,13 +458,17 @@ def _response_store(req: _Request, generation: Generation, context: Context) -> 
     policy = req.response.policy
     if policy.stale_seconds and policy.ttl:
         value["fresh_until"] = round(time.time() + policy.ttl, 3)
-    stored = req.response.store(req.response_key, value, tags=req.tags(passages))
-    if not stored or not req.semantic.policy.enabled:
-        return
+    return req.response.store(req.response_key, value, tags=req.tags(passages))
+
+
+def _question_index(req: _Request, context: Context, *, kept) -> None:
+    """Index the question, whether or not semantic lookups are on: the index is also how a new document
+    finds the cached answers and retrievals it displaces (cache_policies.invalidation). The row lives as
+    long as the entries of kept's layer (no TTL: as long as they do)."""
     semantic.question_index(
         namespace=req.semantic_namespace, scope=req.scope, question=req.text, embedding=context.vector,
-        response_key=req.response_key, retrieval_key=req.retrieval_key, passages=passages, bounds=context.bounds,
-        policy=req.response.policy,
+        response_key=req.response_key, retrieval_key=req.retrieval_key, passages=context.passages,
+        bounds=context.bounds, policy=kept,
     )
 
 

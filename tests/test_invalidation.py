@@ -81,6 +81,44 @@ def test_more_new_chunks_than_the_slack_displace_the_answer(kb, settings):
     assert question_answer(question=IMPORT_Q).cache["response"] == "miss", "the new chunk pushes its passage out"
 
 
+YIELD_Q = "What does the yield statement do in a generator function?"
+YIELD_DOC = ("The yield statement is used in a generator function: it suspends the function and "
+             "hands a value to the caller of the generator.")
+
+
+def _policy_set(layer: str, **fields) -> None:
+    from cache_policies import held
+    from cache_policies.models import CachePolicy
+
+    CachePolicy.objects.filter(layer=layer).update(**fields)
+    held.forget_all()
+
+
+def test_a_new_document_displaces_answers_with_semantic_lookups_off(kb, settings):
+    """The semantic index is also the displacement index: it is written with lookups off too."""
+    settings.RETRIEVAL_TOP_K = 1
+    _policy_set("semantic", enabled=False)
+    question_answer(question=YIELD_Q)
+    assert question_answer(question=YIELD_Q).cache["response"] == "hit"
+
+    document_ingest(slug="yield", title="The yield statement", content=YIELD_DOC)
+
+    after = question_answer(question=YIELD_Q)
+    assert after.cache["response"] == "miss" and after.sources[0]["document"] == "yield"
+
+
+def test_a_new_document_displaces_a_cached_retrieval_with_responses_off(kb, settings):
+    settings.RETRIEVAL_TOP_K = 1
+    _policy_set("response", enabled=False)
+    question_answer(question=YIELD_Q)
+    assert question_answer(question=YIELD_Q).cache["retrieval"] == "hit"
+
+    document_ingest(slug="yield", title="The yield statement", content=YIELD_DOC)
+
+    after = question_answer(question=YIELD_Q)
+    assert after.cache["retrieval"] == "miss" and after.sources[0]["document"] == "yield"
+
+
 def test_it_compares_only_an_edits_new_text_with_other_answers(kb, settings):
     """Displacement looks at the chunks a change adds: the ones a document already had were there when
     every cached answer was retrieved. Here IMPORT_Q's answer is made to yield to any chunk at all."""
