@@ -94,29 +94,19 @@ def _policy_set(layer: str, **fields) -> None:
     held.forget_all()
 
 
-def test_a_new_document_displaces_answers_with_semantic_lookups_off(kb, settings):
-    """The semantic index is also the displacement index: it is written with lookups off too."""
+@pytest.mark.parametrize("off, cached", [("semantic", "response"), ("response", "retrieval")])
+def test_a_new_document_displaces_what_is_cached_whichever_layers_are_off(kb, settings, off, cached):
+    """The semantic index is also the displacement index: it is written with semantic lookups off, and
+    for a question whose retrieval alone is cached."""
     settings.RETRIEVAL_TOP_K = 1
-    _policy_set("semantic", enabled=False)
+    _policy_set(off, enabled=False)
     question_answer(question=YIELD_Q)
-    assert question_answer(question=YIELD_Q).cache["response"] == "hit"
+    assert question_answer(question=YIELD_Q).cache[cached] == "hit"
 
     document_ingest(slug="yield", title="The yield statement", content=YIELD_DOC)
 
     after = question_answer(question=YIELD_Q)
-    assert after.cache["response"] == "miss" and after.sources[0]["document"] == "yield"
-
-
-def test_a_new_document_displaces_a_cached_retrieval_with_responses_off(kb, settings):
-    settings.RETRIEVAL_TOP_K = 1
-    _policy_set("response", enabled=False)
-    question_answer(question=YIELD_Q)
-    assert question_answer(question=YIELD_Q).cache["retrieval"] == "hit"
-
-    document_ingest(slug="yield", title="The yield statement", content=YIELD_DOC)
-
-    after = question_answer(question=YIELD_Q)
-    assert after.cache["retrieval"] == "miss" and after.sources[0]["document"] == "yield"
+    assert after.cache[cached] == "miss" and after.sources[0]["document"] == "yield"
 
 
 def test_it_compares_only_an_edits_new_text_with_other_answers(kb, settings):
