@@ -87,6 +87,18 @@ def entry_subject(key: str) -> str:
     return "entry:" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
+_DOCUMENTS_MARKED_SINCE_SQL = """
+    SELECT EXISTS (SELECT 1 FROM cache_policies_freshnessmark WHERE seq > %s AND subject LIKE 'doc:%%')
+"""
+
+
+def documents_changed_since(*, seq: int) -> bool:
+    """Whether any document's change committed after sequence seq (one indexed query)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_DOCUMENTS_MARKED_SINCE_SQL, [seq])
+        return cursor.fetchone()[0]
+
+
 def subjects_mark(*, subjects: Iterable[str]) -> int:
     """Record that these subjects change now, in the caller's transaction. Returns the change's sequence."""
     subjects = sorted(set(subjects))

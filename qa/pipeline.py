@@ -470,6 +470,12 @@ def _question_index(req: _Request, context: Context, *, kept) -> None:
         response_key=req.response_key, retrieval_key=req.retrieval_key, passages=context.passages,
         bounds=context.bounds, policy=kept,
     )
+    # A document that changed after this request read the ledger looked for the answers it displaces before
+    # this row existed: what the request stored may rest on a pool the new text would change. Refused
+    # (the next ask recomputes); after the row is written, so a change that commits later finds the row.
+    if req.seq is not None and freshness.documents_changed_since(seq=req.seq):
+        freshness.subjects_mark(subjects=[freshness.entry_subject(req.response_key),
+                                          freshness.entry_subject(req.retrieval_key)])
 
 
 @dataclass(frozen=True)

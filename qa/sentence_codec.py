@@ -28,7 +28,7 @@ def sentence_encode(*, vector: np.ndarray) -> bytes:
     if nibbles.size % 2:
         nibbles = np.append(nibbles, np.uint8(0))
     packed = (nibbles[0::2] << 4) | nibbles[1::2]
-    return np.asarray(scale, dtype=_SCALE).tobytes() + packed.astype(np.uint8).tobytes()
+    return np.asarray(scale, dtype=_SCALE).tobytes() + packed.tobytes()  # uint8 stays uint8 through << and |
 
 
 def sentences_decode(*, encoded: list[bytes]) -> np.ndarray:

@@ -109,6 +109,29 @@ def test_a_new_document_displaces_what_is_cached_whichever_layers_are_off(kb, se
     assert after.cache[cached] == "miss" and after.sources[0]["document"] == "yield"
 
 
+def test_a_document_added_while_an_answer_is_generated_displaces_it(kb, settings):
+    """The new document's displacement check runs before the answer it races is indexed: the answer is
+    stored, then refused, rather than served on passages the new text outranks."""
+    from qa import providers
+
+    settings.RETRIEVAL_TOP_K = 1
+    configured = providers.generator()
+
+    class AddsTheDocumentMidway:
+        provider, model, uses_template = configured.provider, configured.model, configured.uses_template
+
+        def generate(self, **kwargs):
+            document_ingest(slug="yield", title="The yield statement", content=YIELD_DOC)
+            return configured.generate(**kwargs)
+
+    with providers.override(generator=AddsTheDocumentMidway()):
+        raced = question_answer(question=YIELD_Q)
+    assert raced.sources[0]["document"] != "yield", "the premise: retrieved before the document existed"
+
+    after = question_answer(question=YIELD_Q)
+    assert after.cache["response"] == "miss" and after.sources[0]["document"] == "yield"
+
+
 def test_it_compares_only_an_edits_new_text_with_other_answers(kb, settings):
     """Displacement looks at the chunks a change adds: the ones a document already had were there when
     every cached answer was retrieved. Here IMPORT_Q's answer is made to yield to any chunk at all."""

@@ -29,7 +29,9 @@ def _model_owner() -> LocalEmbedder:
 def word_vectors_warm() -> None:
     """Load the model now (3-5 s on 2 cores) rather than in the first request whose guard asks for word vectors:
     that request's single-flight followers would wait it out. Nothing to load when the embedder is this model."""
-    _model_owner().embed(["warm up"])
+    owner = _model_owner()
+    if owner is not embedder():
+        owner.embed(["warm up"])
 
 
 def _word_spans(text: str, words: list[str]) -> list[tuple[int, int]]:
