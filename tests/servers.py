@@ -26,10 +26,19 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port free now and not handed out before in this process: a cluster picks twelve ports before its
+    first node binds one, and the kernel may offer a released port again."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_until(check, *, seconds: float, what: str, interval: float = 0.05):
@@ -401,7 +410,8 @@ class Cluster:
         for index, master in enumerate(self.masters):
             last = self.SLOTS - 1 if index == len(self.masters) - 1 else (index + 1) * share - 1
             master.client().execute_command("CLUSTER ADDSLOTSRANGE", index * share, last)
-        wait_until(self._all_met, seconds=30, what="every cluster node to know the others", interval=0.5)
+        # 30 s was once too short in a full CI run (the nodes' gossip is slow on a busy machine).
+        wait_until(self._all_met, seconds=60, what="every cluster node to know the others", interval=0.5)
         for index, replica in enumerate(self.replicas):
             master = self.masters[index % len(self.masters)]
             replica.client().execute_command("CLUSTER REPLICATE", master.node_id())
