@@ -203,8 +203,6 @@ class Purge:
     warm: list[str] = field(default_factory=list)
 
 
-
-
 def document_invalidate(*, document_id: int, event: str, chunk_vectors: ChunkVectors) -> Purge:
     """Apply the rules for a document event."""
     dependents = _rules_apply(event=event)
@@ -214,8 +212,8 @@ def document_invalidate(*, document_id: int, event: str, chunk_vectors: ChunkVec
     displaced = 0
     if event == Event.DOCUMENT_CHANGED and dependents & TAGGED_LAYERS:
         # No cached question, nothing to displace: skip reading the document's vectors (a bulk ingest).
-        new = chunk_vectors(document_id=document_id) if CachedQuestion.objects.exists() else NewChunks(np.zeros((0, 1)))
-        entries = _displaced_entries(document_id=document_id, chunk_vectors=new.vectors, rank=new.rank)
+        new = chunk_vectors(document_id=document_id) if CachedQuestion.objects.exists() else None
+        entries = _displaced_entries(document_id=document_id, chunk_vectors=new.vectors, rank=new.rank) if new else []
         displaced = _entries_delete(entries=entries, layers=dependents, removed=removed)
     semantic_rows = 0
     if Layer.SEMANTIC in dependents:

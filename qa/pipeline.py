@@ -378,7 +378,7 @@ def _served(req: _Request, cached: dict) -> Answer:
 
 def _ranked_dump(req: _Request, ranked: retrieval.Ranked) -> dict | None:
     stamp = req.stamp(ranked.passages, req.retrieval_key)
-    return None if stamp is None else retrieval.ranked_dump(ranked) | {"stamp": stamp}
+    return None if stamp is None else retrieval.ranked_dump(ranked=ranked) | {"stamp": stamp}
 
 
 def _sources(passages: list[Passage]) -> list[dict]:

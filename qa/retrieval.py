@@ -75,7 +75,7 @@ def ranked_load(*, stored: dict) -> Ranked | None:
     return Ranked(passages=passages, bounds=PoolBounds(**stored["bounds"]))
 
 
-def ranked_dump(ranked: Ranked) -> dict:
+def ranked_dump(*, ranked: Ranked) -> dict:
     return {"chunks": [[p.chunk_id, p.score] for p in ranked.passages], "bounds": ranked.bounds.as_dict()}
 
 
