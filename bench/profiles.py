@@ -41,6 +41,8 @@ class JitteredWireServer(OpenAIWireServer):
 class WireLatencyEmbedder:
     """MiniLM's vectors, each call first paying for one OpenAI-wire embeddings request."""
 
+    local_space = True  # its vectors are MiniLM's, so the semantic index needs no second (local) vector
+
     def __init__(self, *, local, remote):
         self.local, self.remote = local, remote
         self.provider, self.model, self.dimensions = local.provider, local.model, local.dimensions

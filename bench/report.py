@@ -40,6 +40,8 @@ METHOD = """\
   nonsense and never match a paraphrase); each embedding is paid for with a real wire-format embeddings
   request of {embed_ms:.0f} ms through the openai client before MiniLM computes it, so the embed stage is the
   OpenAI latency plus MiniLM's few ms, and retrieval and the semantic guard behave as in production.
+  As in production with an API embedder, the semantic lookup runs first, on the question's MiniLM vector
+  computed in-process (`qa/local_space.py`): a semantic hit makes no embeddings request, and a miss makes one.
 - **Semantic lookup at scale.** `candidates_nearest()` unchanged, against N synthetic rows (random unit
   vectors) in a TEMPORARY table that shadows `cache_policies_cachedquestion` for the bench's connection only,
   with the real table's indexes (HNSW m=16, ef_construction=64) built after loading and its temp_buffers

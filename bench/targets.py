@@ -44,6 +44,8 @@ def targets_evaluate(results: dict) -> list[Target]:
         _check("local: cold p50 / exact-hit p50, over HTTP", _get(local, "http", "speedup", "exact_wall"), "×", "≥ 10×", lambda v: v >= 10),
         _check("openai: cold p50 / exact-hit p50, in-process", _get(openai, "in_process", "speedup", "exact_wall"), "×", "≥ 100×", lambda v: v >= 100),
         _check("openai: cold p50 / exact-hit p50, over HTTP", _get(openai, "http", "speedup", "exact_wall"), "×", "≥ 100×", lambda v: v >= 100),
+        *[_check(f"openai: semantic hit p50, {where.replace('_', '-')}", _get(openai, where, "phases", "semantic", "stages", "wall", "p50"),
+                 "ms", "≤ 50 ms", lambda v: v <= 50) for where in ("in_process", "http")],  # #11
         _check(f"semantic lookup p50 at {largest.get('size')} rows", _get(largest, "pgvector", "near", "p50"), "ms", "≤ 2.5 ms", lambda v: v <= 2.5),  # #11
         _check(f"pgvector vs naive Redis scan at {common[-1]['size'] if common else '-'} rows", _get(common, -1, "naive_over_pgvector"), "×", "≥ 1000×", lambda v: v >= 1000),
         _check("change-ledger read per request, p50 in-process (part of every hit)", _get(local, "ledger_read", "p50"), "ms", "reported",

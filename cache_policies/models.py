@@ -170,6 +170,11 @@ class CachedQuestion(models.Model):
     retrieval_key = models.CharField(max_length=250, blank=True)
     chunk_ids = ArrayField(models.BigIntegerField(), default=list)
     document_ids = ArrayField(models.BigIntegerField(), default=list)
+    # The same question in MiniLM's space, kept only when the embedding above is another model's (an API):
+    # its vector and the chunks MiniLM retrieves for it, what a semantic lookup compares without an API call.
+    local_embedding = VectorField(dimensions=384, null=True, blank=True)
+    local_chunk_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    local_document_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
     # What a new chunk must beat to change the passages (semantic.PoolBounds). The defaults, for rows
     # stored before them, let any chunk that enters the pool displace the answer.
     kth_score = models.FloatField(
@@ -186,6 +191,10 @@ class CachedQuestion(models.Model):
         indexes = [
             HnswIndex(
                 name="cachedq_embedding_hnsw", fields=["embedding"], m=16, ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            HnswIndex(
+                name="cachedq_local_embedding_hnsw", fields=["local_embedding"], m=16, ef_construction=64,
                 opclasses=["vector_cosine_ops"],
             ),
             models.Index(fields=["namespace", "scope"], name="cachedq_ns_scope"),

@@ -117,6 +117,28 @@ class CachedEntry(Protocol):
 
 
 @dataclass(frozen=True)
+class Space:
+    """The columns of a cached question a lookup compares: the embedder's vector and the chunks it retrieved,
+    or MiniLM's (kept beside them when the embedder is an API, so a semantic hit makes no API call)."""
+
+    embedding: str
+    chunk_ids: str
+    document_ids: str
+
+
+EMBEDDER_SPACE = Space("embedding", "chunk_ids", "document_ids")
+LOCAL_SPACE = Space("local_embedding", "local_chunk_ids", "local_document_ids")
+
+
+@dataclass(frozen=True)
+class LocalView:
+    """A question in MiniLM's space, as an index row keeps it beside the embedder's (question_index)."""
+
+    embedding: np.ndarray
+    passages: list["Retrieved"]
+
+
+@dataclass(frozen=True)
 class IndexedQuestion:
     """A row of the semantic index as a lookup reads it: a tuple, not a model instance (building five
     instances through `raw()` cost more than the query itself at 100k rows)."""
@@ -126,11 +148,12 @@ class IndexedQuestion:
     response_key: str
     chunk_ids: list[int]
     document_ids: list[int]
+    space: Space = EMBEDDER_SPACE
 
     @cached_property
     def embedding(self) -> list[float]:
         # Read only by the evidence check, the last one, so most candidates never fetch their 1.5 kB.
-        return CachedQuestion.objects.values_list("embedding", flat=True).get(pk=self.id)
+        return CachedQuestion.objects.values_list(self.space.embedding, flat=True).get(pk=self.id)
 
 
 @dataclass(frozen=True)
@@ -369,19 +392,32 @@ def guard_rejection(
 
 
 # The verdicts are read per candidate, in the same statement: a few index probes, no second round trip.
-NEAREST_SQL = f"""
+_NEAREST_SQL = """
     SELECT nearest.*, (
-        SELECT max(v.similarity) FROM {SemanticVerdict._meta.db_table} v
-        WHERE v.response_key = nearest.response_key AND v.verdict = '{Verdict.WRONG.value}'
+        SELECT max(v.similarity) FROM {verdicts} v
+        WHERE v.response_key = nearest.response_key AND v.verdict = '{wrong}'
     ) AS refused_up_to
     FROM (
-        SELECT id, question, response_key, chunk_ids, document_ids, embedding <=> %b AS distance
-        FROM {CachedQuestion._meta.db_table}
-        WHERE namespace = %s AND scope = %s AND (expires_at IS NULL OR expires_at > now())
+        SELECT id, question, response_key, {chunk_ids}, {document_ids}, {embedding} <=> %b AS distance
+        FROM {questions}
+        WHERE namespace = %s AND scope = %s{present} AND (expires_at IS NULL OR expires_at > now())
         ORDER BY distance LIMIT %s
     ) nearest
     ORDER BY nearest.distance
 """
+
+
+def nearest_sql(space: Space = EMBEDDER_SPACE) -> str:
+    return _NEAREST_SQL.format(
+        verdicts=SemanticVerdict._meta.db_table, wrong=Verdict.WRONG.value, questions=CachedQuestion._meta.db_table,
+        embedding=space.embedding, chunk_ids=space.chunk_ids, document_ids=space.document_ids,
+        # Rows indexed without MiniLM's vector (before it was kept) are not compared in its space.
+        present="" if space == EMBEDDER_SPACE else f" AND {space.embedding} IS NOT NULL",
+    )
+
+
+NEAREST_SQL = nearest_sql(EMBEDDER_SPACE)
+_SPACE_SQL = {EMBEDDER_SPACE: NEAREST_SQL, LOCAL_SPACE: nearest_sql(LOCAL_SPACE)}
 
 
 def nearest_params(*, namespace: str, scope: str, embedding: np.ndarray) -> tuple:
@@ -389,17 +425,19 @@ def nearest_params(*, namespace: str, scope: str, embedding: np.ndarray) -> tupl
     return (np.asarray(embedding, dtype=np.float32), namespace, scope, CANDIDATES)
 
 
-def candidates_nearest(*, namespace: str, scope: str, embedding: np.ndarray, threshold: float) -> list[Candidate]:
+def candidates_nearest(
+    *, namespace: str, scope: str, embedding: np.ndarray, threshold: float, space: Space = EMBEDDER_SPACE,
+) -> list[Candidate]:
     # Raw SQL so the 384-d vector travels once (the ORM repeats it in SELECT, WHERE and ORDER BY), in
     # pgvector's binary form, and rows come back as tuples: the client's share of a lookup at 100k rows.
     # Not prepared: a plan cached on a long-lived connection would keep reading the table it was planned
     # on, not a temporary table that shadows it later (the bench's 100k rows), and a pooler may not keep it.
     with binary_cursor() as cursor:
-        cursor.execute(NEAREST_SQL, nearest_params(namespace=namespace, scope=scope, embedding=embedding),
+        cursor.execute(_SPACE_SQL[space], nearest_params(namespace=namespace, scope=scope, embedding=embedding),
                        prepare=False)
         rows = cursor.fetchall()
     return [
-        Candidate(entry=IndexedQuestion(*row[:5]), similarity=1.0 - distance, refused_up_to=refused_up_to)
+        Candidate(entry=IndexedQuestion(*row[:5], space=space), similarity=1.0 - distance, refused_up_to=refused_up_to)
         for *row, distance, refused_up_to in rows if distance <= 1.0 - threshold
     ]
 
@@ -410,9 +448,10 @@ _pruned_at = {"t": -EXPIRED_PRUNE_SECONDS}
 
 def question_index(
     *, namespace: str, scope: str, question: str, embedding: np.ndarray, response_key: str,
-    retrieval_key: str, passages: list[Retrieved], bounds: PoolBounds, policy: Policy,
+    retrieval_key: str, passages: list[Retrieved], bounds: PoolBounds, policy: Policy, local: LocalView | None = None,
 ) -> None:
-    """Index an answered question for semantic lookups, and for displacement (what a new chunk must beat)."""
+    """Index an answered question for semantic lookups, and for displacement (what a new chunk must beat);
+    local: the question in MiniLM's space, when the embedder is another model."""
     # Lookups skip expired rows; this removes them, once a minute per process, on a path that writes anyway.
     if time.monotonic() - _pruned_at["t"] >= EXPIRED_PRUNE_SECONDS:
         _pruned_at["t"] = time.monotonic()
@@ -420,6 +459,7 @@ def question_index(
     # Kept while its answer is (stale hits included, so a displacement still finds it); lookups skip stale answers.
     expires = timezone.now() + timedelta(seconds=policy.kept_for) if policy.kept_for else None
     by_cosine = sorted(passages, key=lambda p: -p.score)
+    local_by_cosine = sorted(local.passages, key=lambda p: -p.score) if local else []
     CachedQuestion.objects.update_or_create(
         response_key=response_key,
         defaults={
@@ -431,6 +471,9 @@ def question_index(
             # In cosine order, as the guard's agreement checks read them (the answer's order is reranked).
             "chunk_ids": [p.chunk_id for p in by_cosine],
             "document_ids": [p.document_id for p in by_cosine],
+            "local_embedding": local.embedding if local else None,
+            "local_chunk_ids": [p.chunk_id for p in local_by_cosine],
+            "local_document_ids": [p.document_id for p in local_by_cosine],
             "kth_score": bounds.floor,
             "rank_floor": bounds.rank_floor,
             "slack": bounds.slack,

@@ -14,7 +14,8 @@ from cache_policies import keys, layers, semantic
 from cache_policies.layers import JsonCodec, VectorCodec
 from cache_policies.durations import duration_format
 from cache_policies.models import Layer
-from qa import retrieval
+from cache_policies.semantic import LocalView
+from qa import local_space, retrieval
 from qa.models import Chunk, Document
 from qa.pipeline import QuestionKeys, question_keys
 from qa.providers import embedder, generator
@@ -106,19 +107,20 @@ def _layer_entries(found: QuestionKeys, passages: list[Passage]) -> list[LayerEn
     ]
 
 
-def _candidates(found: QuestionKeys, question: str, vector: np.ndarray, passages: list[Passage]):
+def _candidates(found: QuestionKeys, question: str, local: LocalView):
     policy = found.policies[Layer.SEMANTIC]
     if not policy.enabled:
         return []
     explained = []
     for candidate in semantic.candidates_nearest(
-        namespace=found.semantic_namespace, scope=found.scope, embedding=vector, threshold=policy.similarity_threshold
+        namespace=found.semantic_namespace, scope=found.scope, embedding=local.embedding,
+        threshold=policy.similarity_threshold, space=local_space.space_of(embedder()),
     ):
         # As the pipeline does: never its own key, nor a row whose answer lives in another scope.
         if candidate.entry.response_key == found.response or keys.response_key_scope(candidate.entry.response_key) != found.scope:
             continue
         checks = list(semantic.guard_checks(
-            candidate=candidate, question=question, passages=passages, policy=policy, embedding=vector,
+            candidate=candidate, question=question, passages=local.passages, policy=policy, embedding=local.embedding,
             sentence_vectors=chunk_sentence_vectors, word_vectors=word_vectors,
         ))
         cached = _json(candidate.entry.response_key)
@@ -145,7 +147,7 @@ def _decision(found: QuestionKeys, entries: list[LayerEntry], candidates: list[S
     return "generate", f"No exact answer and {why} (Semantic responses, threshold {semantic_policy.similarity_threshold:.2f})."
 
 
-def _answer(found, decision, candidates, question, passages, vector) -> tuple[str, str]:
+def _answer(found, decision, candidates, question, passages, local: LocalView) -> tuple[str, str]:
     if decision == "response":
         return (_json(found.response) or {}).get("answer", ""), "the exact response cache"
     if decision == "semantic":
@@ -155,7 +157,7 @@ def _answer(found, decision, candidates, question, passages, vector) -> tuple[st
     if gen.provider != "extractive":
         # A paid call is not worth an explanation: say who would answer instead.
         return "", f"{gen.provider} {gen.model} would be asked (not called by explain)"
-    generation = gen.generate(question=question, passages=passages, embedding=vector, template=found.template)
+    generation = gen.generate(question=question, passages=passages, embedding=local.embedding, template=found.template)
     return generation.text, f"{gen.provider} (generated now, not stored)"
 
 
@@ -165,7 +167,11 @@ def question_explain(*, question: str, user_id: int | None = None) -> Explanatio
     passages = _cached_retrieval(found) or retrieval.passages_retrieve(
         question=question, embedding=vector, k=settings.RETRIEVAL_TOP_K).passages
     entries = _layer_entries(found, passages)
-    candidates = _candidates(found, question, vector, passages)
+    # Decided as the pipeline decides: in MiniLM's space, which is the embedder's own when it is MiniLM.
+    emb = embedder()
+    local = (local_space.question_view(question=question, emb=emb) if local_space.decided_first(emb)
+             else LocalView(embedding=vector, passages=passages))
+    candidates = _candidates(found, question, local)
     decision, policy = _decision(found, entries, candidates)
-    answer, source = _answer(found, decision, candidates, question, passages, vector)
+    answer, source = _answer(found, decision, candidates, question, passages, local)
     return Explanation(question, entries, candidates, decision, policy, answer, source)

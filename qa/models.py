@@ -40,6 +40,9 @@ class Chunk(models.Model):
     ordinal = models.PositiveIntegerField()
     text = models.TextField()
     embedding = VectorField(dimensions=settings.EMBEDDING_DIMENSIONS)
+    # MiniLM's vector, kept only when the embedder is another model (an API): semantic decisions are made in
+    # MiniLM's space, so a semantic hit needs no API call (providers.local_embedder). Null when `embedding` is it.
+    local_embedding = VectorField(dimensions=384, null=True, blank=True)
 
     class Meta:
         ordering = ["document_id", "ordinal"]
@@ -51,7 +54,11 @@ class Chunk(models.Model):
                 m=16,
                 ef_construction=64,
                 opclasses=["vector_cosine_ops"],
-            )
+            ),
+            HnswIndex(
+                name="chunk_local_embedding_hnsw", fields=["local_embedding"], m=16, ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
         ]
 
     def __str__(self) -> str:

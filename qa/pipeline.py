@@ -25,8 +25,8 @@ from cache_policies.models import Layer, Outcome, Scope
 from cache_policies.policies import all_policies
 from cache_policies.pricing import usd_for
 from cache_policies.roundtrip import Command, round_trip
-from cache_policies.semantic import PoolBounds
-from qa import providers, retrieval, stale
+from cache_policies.semantic import LocalView, PoolBounds
+from qa import local_space, providers, retrieval, stale
 from qa.models import PromptTemplate
 from qa.providers.base import Generation, Passage
 from qa.providers.word_vectors import word_vectors
@@ -162,12 +162,14 @@ def _rescued(req: "_Request", error: DatabaseError) -> Answer:
 
 @dataclass(frozen=True)
 class Context:
-    """What an answer is generated from, or the answer a semantic hit already gave."""
+    """What an answer is generated from, or the answer a semantic hit already gave (then only `served` and
+    `local` are known: with an API embedder, the lookup ran before the API was asked)."""
 
-    vector: np.ndarray
+    vector: np.ndarray | None
     passages: list[Passage]
-    bounds: PoolBounds  # what a new chunk must beat to change the passages
+    bounds: PoolBounds | None  # what a new chunk must beat to change the passages
     served: "Answer | None"
+    local: LocalView  # the question in MiniLM's space: what the semantic guard and sentence vectors compare
 
 
 def _fresh(req: "_Request") -> Answer:
@@ -175,13 +177,19 @@ def _fresh(req: "_Request") -> Answer:
     if context.served is not None:
         return context.served
     with req.stage("generate"):
-        generation = req.gen.generate(question=req.question, passages=context.passages, embedding=context.vector,
-                                      template=req.template)
+        generation = req.gen.generate(question=req.question, passages=context.passages,
+                                      embedding=context.local.embedding, template=req.template)
     return answer_generated(req, generation=generation, context=context)
 
 
 def answer_context(req: "_Request") -> Context:
-    """embedding → retrieval → semantic: everything before the generator runs."""
+    """embedding → retrieval → semantic: everything before the generator runs. With an API embedder the semantic
+    lookup comes first, in MiniLM's space (qa/local_space.py): a semantic hit makes no API call."""
+    local = None
+    if local_space.decided_first(req.emb):
+        local = _local_view(req)
+        if served := _semantic_lookup(req, local):
+            return Context(vector=None, passages=[], bounds=None, served=served, local=local)
     with req.stage("embed"):
         vector = req.embedding.get_or_compute(
             req.embedding_key, lambda: req.emb.embed([req.text])[0], tags=lambda v: req.tags([], document_ids=()),
@@ -193,8 +201,20 @@ def answer_context(req: "_Request") -> Context:
             load=lambda stored: retrieval.ranked_load(stored=stored), dump=lambda r: _ranked_dump(req, r),
             tags=lambda r: req.tags(r.passages),
         )
-    served = _semantic_lookup(req, vector, ranked.passages)
-    return Context(vector=vector, passages=ranked.passages, bounds=ranked.bounds, served=served)
+    served = None
+    if local is None:
+        local = LocalView(embedding=vector, passages=ranked.passages)
+        served = _semantic_lookup(req, local)
+    return Context(vector=vector, passages=ranked.passages, bounds=ranked.bounds, served=served, local=local)
+
+
+def _local_view(req: "_Request") -> LocalView:
+    """The question in MiniLM's space, timed as the embedding and retrieval stages it adds to."""
+    with req.stage("embed"):
+        vector = local_space.question_vector(question=req.question)
+    with req.stage("retrieve"):
+        passages = local_space.question_passages(question=req.question, vector=vector, emb=req.emb)
+    return LocalView(embedding=vector, passages=passages)
 
 
 def answer_generated(req: "_Request", *, generation: Generation, context: Context) -> Answer:
@@ -230,6 +250,7 @@ class _Request:
         self.seq: int | None = None  # the ledger sequence new values are stamped with (request_begin sets it)
         self.question, self.text = question, keys.normalize_text(question)
         self.emb, self.gen = providers.embedder(), providers.generator()
+        self.space = local_space.space_of(self.emb)
         self.policies = all_policies()  # first: with PostgreSQL down, the request fails here, after one connect timeout
         if _models_observe(emb=self.emb, gen=self.gen):
             self.policies = all_policies()  # the model_changed rules may have bumped namespaces
@@ -388,20 +409,20 @@ def _sources(passages: list[Passage]) -> list[dict]:
     ]
 
 
-def _semantic_lookup(req: _Request, vector: np.ndarray, passages: list[Passage]) -> Answer | None:
+def _semantic_lookup(req: _Request, local: LocalView) -> Answer | None:
     if not req.semantic.access.read or not req.response.access.write:
         return None
     start = time.perf_counter()
     for candidate in semantic.candidates_nearest(
-        namespace=req.semantic_namespace, scope=req.scope, embedding=vector,
-        threshold=req.semantic.policy.similarity_threshold,
+        namespace=req.semantic_namespace, scope=req.scope, embedding=local.embedding,
+        threshold=req.semantic.policy.similarity_threshold, space=req.space,
     ):
         # The index row's scope should match its key's; a row written under older, mixed scopes may not.
         if candidate.entry.response_key == req.response_key or keys.response_key_scope(candidate.entry.response_key) != req.scope:
             continue
         if semantic.guard_rejection(
-            candidate=candidate, question=req.question, passages=passages, policy=req.semantic.policy, embedding=vector,
-            sentence_vectors=chunk_sentence_vectors, word_vectors=word_vectors,
+            candidate=candidate, question=req.question, passages=local.passages, policy=req.semantic.policy,
+            embedding=local.embedding, sentence_vectors=chunk_sentence_vectors, word_vectors=word_vectors,
         ):
             continue
         cached = req.response.peek(candidate.entry.response_key)
@@ -468,7 +489,7 @@ def _question_index(req: _Request, context: Context, *, kept) -> None:
     semantic.question_index(
         namespace=req.semantic_namespace, scope=req.scope, question=req.text, embedding=context.vector,
         response_key=req.response_key, retrieval_key=req.retrieval_key, passages=context.passages,
-        bounds=context.bounds, policy=kept,
+        bounds=context.bounds, policy=kept, local=local_space.indexed_view(view=context.local, emb=req.emb),
     )
     # A document that changed after this request read the ledger looked for the answers it displaces before
     # this row existed: what the request stored may rest on a pool the new text would change. Refused

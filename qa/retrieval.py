@@ -52,18 +52,20 @@ def _passage(chunk: Chunk, score: float) -> Passage:
     )
 
 
-def chunk_search(*, embedding: np.ndarray, k: int, ef_search: int | None = None) -> list[Passage]:
-    """The k chunks nearest to embedding, best first, scored by cosine similarity."""
+# The chunk column a vector is compared with: the embedder's, or MiniLM's when the embedder is another model.
+EMBEDDING, LOCAL_EMBEDDING = "embedding", "local_embedding"
+
+
+def chunk_search(*, embedding: np.ndarray, k: int, ef_search: int | None = None, column: str = EMBEDDING) -> list[Passage]:
+    """The k chunks nearest to embedding in column, best first, scored by cosine similarity."""
     with transaction.atomic():
         with connection.cursor() as cursor:
             # ef_search must be >= k or the HNSW scan returns fewer than k rows.
             cursor.execute("SET LOCAL hnsw.ef_search = %s", [max(k, ef_search or settings.HNSW_EF_SEARCH)])
-        rows = (
-            Chunk.objects.select_related("document")
-            .only(*_PASSAGE_FIELDS)
-            .annotate(distance=CosineDistance("embedding", embedding))
-            .order_by("distance")[:k]
-        )
+        chunks = Chunk.objects.select_related("document").only(*_PASSAGE_FIELDS)
+        if column != EMBEDDING:
+            chunks = chunks.filter(**{f"{column}__isnull": False})  # chunks stored before it was kept are not compared
+        rows = chunks.annotate(distance=CosineDistance(column, embedding)).order_by("distance")[:k]
         return [_passage(chunk, 1.0 - chunk.distance) for chunk in rows]
 
 
@@ -87,7 +89,7 @@ def passages_by_ids(*, scored_ids: list[tuple[int, float]]) -> list[Passage] | N
     return [_passage(chunks[chunk_id], score) for chunk_id, score in scored_ids]
 
 
-def passages_retrieve(*, question: str, embedding: np.ndarray, k: int) -> Ranked:
+def passages_retrieve(*, question: str, embedding: np.ndarray, k: int, column: str = EMBEDDING) -> Ranked:
     """The k passages that best answer question: the RETRIEVAL_POOL nearest chunks, reranked (chunk_rank).
 
     A chunk's cosine measures its whole text against the question; a chunk that names what is asked
@@ -95,7 +97,7 @@ def passages_retrieve(*, question: str, embedding: np.ndarray, k: int) -> Ranked
     do?" came 9th of the nearest). Scores stay the cosine: what the semantic guard reads.
     """
     size = max(k, settings.RETRIEVAL_POOL)
-    pool = chunk_search(embedding=embedding, k=size)
+    pool = chunk_search(embedding=embedding, k=size, column=column)
     asked = question_terms(question=question)
     rank = {p.chunk_id: chunk_rank(asked=asked, cosine=p.score, text=p.text) for p in pool}
     chosen = sorted(pool, key=lambda p: -rank[p.chunk_id])[:k]

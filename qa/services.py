@@ -35,16 +35,19 @@ def content_hash(content: str) -> str:
 class EmbeddedChunk:
     text: str
     embedding: np.ndarray
-    sentence_embeddings: np.ndarray  # one row per chunk_sentences(text=text)
+    sentence_embeddings: np.ndarray  # one row per chunk_sentences(text=text), in MiniLM's space
+    local_embedding: np.ndarray | None = None  # MiniLM's, when the embedder is another model
 
 
 def _groups_embedded(groups: list[list[str]]) -> list[np.ndarray]:
     """Each group's vectors from one embedder call; a text in several groups is embedded once.
 
     Overlapping chunks repeat their neighbours' last sentences: the sample KB has 5291 sentences, 4276 distinct.
+    Sentences are embedded by MiniLM whatever the embedder: only the semantic guard and the extractive answerer
+    read them, against a question's MiniLM vector (a sentence each through an API would cost more than its chunk).
     """
     unique = list(dict.fromkeys(text for group in groups for text in group))
-    vectors = providers.embedder().embed(unique)
+    vectors = providers.local_embedder().embed(unique)
     row = {text: i for i, text in enumerate(unique)}
     return [vectors[[row[text] for text in group]] for group in groups]
 
@@ -52,9 +55,11 @@ def _groups_embedded(groups: list[list[str]]) -> list[np.ndarray]:
 def _batch_embedded(texts: list[str]) -> list[EmbeddedChunk]:
     # Two calls, not one: MiniLM pads each batch of 32 texts to its longest, and chunks topped up with
     # sentences took 16 s where the two apart took 11 s (the first 12 sample documents).
-    chunk_vectors = providers.embedder().embed(texts)
+    embedder = providers.embedder()
+    chunk_vectors = embedder.embed(texts)
     sentence_vectors = _groups_embedded([chunk_sentences(text=t) for t in texts])
-    return [EmbeddedChunk(*fields) for fields in zip(texts, chunk_vectors, sentence_vectors)]
+    local = [None] * len(texts) if providers.in_local_space(embedder) else providers.local_embedder().embed(texts)
+    return [EmbeddedChunk(*fields) for fields in zip(texts, chunk_vectors, sentence_vectors, local)]
 
 
 def _chunks_embedded(*, content: str) -> list[EmbeddedChunk]:
@@ -75,7 +80,8 @@ def _sentence_rows(vectors: dict[int, np.ndarray]) -> list[ChunkSentence]:
 def _chunks_replace(*, document: Document, embedded: list[EmbeddedChunk]) -> None:
     document.chunks.all().delete()
     chunks = Chunk.objects.bulk_create(
-        Chunk(document=document, ordinal=i, text=e.text, embedding=e.embedding) for i, e in enumerate(embedded)
+        Chunk(document=document, ordinal=i, text=e.text, embedding=e.embedding, local_embedding=e.local_embedding)
+        for i, e in enumerate(embedded)
     )
     ChunkSentence.objects.bulk_create(_sentence_rows({c.id: e.sentence_embeddings for c, e in zip(chunks, embedded)}))
 

@@ -143,7 +143,7 @@ def _generated(req) -> Iterator[Event]:
         return
     meta = {"sources": pipeline.answer_sources(context.passages), "cache": _report(req).cache, "stream": "generated"}
     yield Event("meta", meta)
-    streamed = Streamed(req.gen.stream(question=req.question, passages=context.passages, embedding=context.vector,
+    streamed = Streamed(req.gen.stream(question=req.question, passages=context.passages, embedding=context.local.embedding,
                                        template=req.template))
     with req.stage("generate"):
         for piece in streamed:

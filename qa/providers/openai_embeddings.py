@@ -11,6 +11,7 @@ MAX_BATCH = 256
 
 class OpenAIEmbedder:
     provider = PROVIDER
+    local_space = False
 
     def __init__(self, *, model: str, dimensions: int):
         self.model = model

@@ -4,32 +4,18 @@ Local whatever the embedding provider: the guard compares two short questions wo
 small forward pass here (milliseconds) and would be an API call elsewhere.
 """
 
-from functools import cache, lru_cache
+from functools import lru_cache
 
 import numpy as np
 
 from cache_policies.semantic import TERM
-from qa.providers import embedder
-from qa.providers.local_embeddings import LocalEmbedder
-
-LOCAL_MODEL = "all-MiniLM-L6-v2"
-
-
-@cache
-def _local() -> LocalEmbedder:
-    return LocalEmbedder(model=LOCAL_MODEL, dimensions=384)
-
-
-def _model_owner() -> LocalEmbedder:
-    # The configured embedder already holds the same model when it is local: no second copy in memory.
-    configured = embedder()
-    return configured if isinstance(configured, LocalEmbedder) else _local()
+from qa.providers import embedder, local_embedder
 
 
 def word_vectors_warm() -> None:
     """Load the model now (3-5 s on 2 cores) rather than in the first request whose guard asks for word vectors:
     that request's single-flight followers would wait it out. Nothing to load when the embedder is this model."""
-    owner = _model_owner()
+    owner = local_embedder()
     if owner is not embedder():
         owner.embed(["warm up"])
 
@@ -56,7 +42,7 @@ def _word_vectors_held(text: str, words: tuple[str, ...]) -> np.ndarray:
 
 
 def _word_vectors_uncached(text: str, words: tuple[str, ...]) -> np.ndarray:
-    pieces, offsets = _model_owner().token_vectors(text)
+    pieces, offsets = local_embedder().token_vectors(text)
     rows = np.zeros((len(words), pieces.shape[1]), dtype=np.float32)
     for row, (start, end) in enumerate(_word_spans(text, words)):
         inside = (offsets[:, 0] >= start) & (offsets[:, 1] <= end) & (offsets[:, 1] > offsets[:, 0])

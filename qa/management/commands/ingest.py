@@ -10,7 +10,7 @@ from django.utils.text import slugify
 from tqdm import tqdm
 
 from qa.models import Chunk, Document
-from qa.providers import embedder
+from qa.providers import embedder, local_embedder
 from qa.samples import SAMPLE_SOURCE, sample_documents
 from qa.services import document_delete, document_ingest
 from qa.textextract import SUPPORTED_SUFFIXES, text_extract
@@ -69,6 +69,7 @@ class Command(BaseCommand):
         files = {path: root for root in roots for path in files_under(root)}
         jobs = [*(_sample_jobs() if sample else ()), *(_file_job(path, root) for path, root in files.items())]
         embedder().use_all_cores()
+        local_embedder().use_all_cores()  # the sentences' model (the same one, unless the embedder is an API)
         counts, slugs = self._ingest(jobs, progress=verbosity > 0)
         if prune:
             counts["pruned"] = self._prune(roots, keep={str(path) for path in files})
