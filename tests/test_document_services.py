@@ -19,7 +19,7 @@ def test_it_creates_then_reports_unchanged(openai_wire):
     assert again.pk == document.pk
     assert document.version == 1
     assert document.content_hash == content_hash("Vectors in PostgreSQL.")
-    assert openai_wire.counts["embeddings"] == 2  # the chunks, then their sentences
+    assert openai_wire.counts["embeddings"] == 1  # the chunks (their sentences and MiniLM vectors are local)
 
 
 def test_it_bumps_the_version_but_keeps_the_chunks_when_only_the_title_changes(openai_wire):
@@ -30,7 +30,7 @@ def test_it_bumps_the_version_but_keeps_the_chunks_when_only_the_title_changes(o
 
     assert (status, document.version, document.title) == ("updated", 2, "pgvector 0.8")
     assert list(Chunk.objects.values_list("id", flat=True)) == chunk_ids
-    assert openai_wire.counts["embeddings"] == 2  # the chunks, then their sentences
+    assert openai_wire.counts["embeddings"] == 1  # the chunks (their sentences and MiniLM vectors are local)
 
 
 def test_it_rejects_a_bad_slug_and_empty_content(openai_wire):

@@ -67,7 +67,7 @@ def test_it_reembeds_the_selected_documents(admin_client, document, openai_wire)
     assert "Queued 1 document(s) for re-embedding" in response.content.decode()
     assert Document.objects.get().version == 2
     assert Chunk.objects.get().id != old_chunk.id
-    assert openai_wire.counts["embeddings"] == 4  # chunks and sentences, at ingest and again
+    assert openai_wire.counts["embeddings"] == 2  # the chunks, at ingest and again (sentences are embedded locally)
 
 
 def test_it_shows_chunks_read_only(admin_client, document):
