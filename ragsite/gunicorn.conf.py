@@ -42,28 +42,27 @@ def on_exit(server):
 
 
 def post_worker_init(worker):
-    # Load the embedding model before the first request instead of during it (~3-5 s on 2 cores).
-    from qa.providers import embedder
+    # Load the embedding model before the first request instead of during it (~3-5 s on 2 cores), and MiniLM
+    # when the embedder is another model: every exact miss decides its semantic lookup with it (qa/local_space.py).
+    from qa.providers import embedder, local_embedder
 
     embedder().embed(["warm up"])
+    if local_embedder() is not embedder():
+        local_embedder().embed(["warm up"])
     # Hold the change ledger, the policies and the template's version before the first request too, so this worker
     # serves cached answers even if PostgreSQL goes down before anyone asked it anything.
     from django.db import DatabaseError, connections
 
     from cache_policies.freshness import ledger
-    from cache_policies.models import Layer
     from cache_policies.policies import all_policies
     from qa.pipeline import active_template
-    from qa.providers.word_vectors import word_vectors_warm
 
     try:
         ledger.sync()
-        semantic = all_policies()[Layer.SEMANTIC]
+        all_policies()
         active_template.get()
     except DatabaseError:
-        semantic = None  # started during an outage: it learns them when the database is back
-    if semantic is not None and semantic.enabled and semantic.guard_min_alignment > 0:
-        word_vectors_warm()  # the guard's word alignment runs the local MiniLM whatever the embedder
+        pass  # started during an outage: it learns them when the database is back
     connections.close_all()  # requests run in the worker's threads; this one must not keep a connection
 
 

@@ -9,15 +9,7 @@ from functools import lru_cache
 import numpy as np
 
 from cache_policies.semantic import TERM
-from qa.providers import embedder, local_embedder
-
-
-def word_vectors_warm() -> None:
-    """Load the model now (3-5 s on 2 cores) rather than in the first request whose guard asks for word vectors:
-    that request's single-flight followers would wait it out. Nothing to load when the embedder is this model."""
-    owner = local_embedder()
-    if owner is not embedder():
-        owner.embed(["warm up"])
+from qa.providers import local_embedder
 
 
 def _word_spans(text: str, words: list[str]) -> list[tuple[int, int]]:
