@@ -12,10 +12,13 @@ from pydoc_data.topics import topics
 from cache_policies.models import CachedQuestion, CachePolicy, Layer, Outcome
 from cache_policies.policies import policies_changed
 from qa import pipeline
+from qa.explain import question_explain
 from qa.models import Chunk
 from qa.services import document_ingest
+from qa.streaming import question_stream
 from tests.conftest import defaults_create
 from tests.openai_fixtures import openai_wire, openai_wire_server  # noqa: F401
+from tests.test_streaming import parse
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -73,6 +76,30 @@ def test_an_api_embedder_still_refuses_a_near_miss_and_then_asks_the_api(api_kb)
 
     assert contrast.cache[Layer.RESPONSE] == Outcome.MISS
     assert api_kb.counts["embeddings"] == embeddings + 1
+
+
+def test_explain_decides_as_the_pipeline_does_with_an_api_embedder(api_kb):
+    pipeline.question_answer(question=ASKED)
+
+    explanation = question_explain(question=PARAPHRASE)
+    served = pipeline.question_answer(question=PARAPHRASE)
+
+    assert explanation.decision == "semantic" and explanation.candidates[0].would_serve
+    assert served.cache[Layer.RESPONSE] == Outcome.SEMANTIC_HIT
+    assert explanation.answer == served.answer
+
+
+def test_a_streamed_paraphrase_replays_the_cached_answer_without_calling_the_api(api_kb):
+    first = pipeline.question_answer(question=ASKED)
+    calls = dict(api_kb.counts)
+
+    stream = question_stream(question=PARAPHRASE)
+    found = parse(b"".join(stream).decode().splitlines())
+    stream.close()
+
+    assert found[0][0] == "meta" and found[0][1]["stream"] == "replay"
+    assert "".join(data["text"] for name, data in found if name == "delta") == first.answer
+    assert dict(api_kb.counts) == calls
 
 
 def test_minilm_as_the_embedder_keeps_one_vector_per_chunk_and_question(redis_conn):
