@@ -72,8 +72,11 @@ def local_embedder() -> Embedder:
     so the model is loaded once."""
     from qa.providers.local_embeddings import LocalEmbedder
 
-    held = (embedder(), _configured_embedder())  # an override may wrap the configured MiniLM (the bench's)
-    return next((e for e in held if isinstance(e, LocalEmbedder)), None) or _second_local()
+    current = embedder()
+    if isinstance(current, LocalEmbedder):
+        return current
+    # An override may wrap the configured MiniLM (the bench's); an API embedder is never built just to ask.
+    return _configured_embedder() if settings.EMBEDDING_PROVIDER == "local" else _second_local()
 
 
 def in_local_space(emb: Embedder) -> bool:
