@@ -173,8 +173,8 @@ class CachedQuestion(models.Model):
     # The same question in MiniLM's space, kept only when the embedding above is another model's (an API):
     # its vector and the chunks MiniLM retrieves for it, what a semantic lookup compares without an API call.
     local_embedding = VectorField(dimensions=384, null=True, blank=True)
-    local_chunk_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
-    local_document_ids = ArrayField(models.BigIntegerField(), default=list, blank=True)
+    local_chunk_ids = ArrayField(models.BigIntegerField(), null=True, blank=True)
+    local_document_ids = ArrayField(models.BigIntegerField(), null=True, blank=True)
     # What a new chunk must beat to change the passages (semantic.PoolBounds). The defaults, for rows
     # stored before them, let any chunk that enters the pool displace the answer.
     kth_score = models.FloatField(

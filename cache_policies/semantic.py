@@ -459,7 +459,7 @@ def question_index(
     # Kept while its answer is (stale hits included, so a displacement still finds it); lookups skip stale answers.
     expires = timezone.now() + timedelta(seconds=policy.kept_for) if policy.kept_for else None
     by_cosine = sorted(passages, key=lambda p: -p.score)
-    local_by_cosine = sorted(local.passages, key=lambda p: -p.score) if local else []
+    local_by_cosine = sorted(local.passages, key=lambda p: -p.score) if local else None
     CachedQuestion.objects.update_or_create(
         response_key=response_key,
         defaults={
@@ -472,8 +472,8 @@ def question_index(
             "chunk_ids": [p.chunk_id for p in by_cosine],
             "document_ids": [p.document_id for p in by_cosine],
             "local_embedding": local.embedding if local else None,
-            "local_chunk_ids": [p.chunk_id for p in local_by_cosine],
-            "local_document_ids": [p.document_id for p in local_by_cosine],
+            "local_chunk_ids": None if local_by_cosine is None else [p.chunk_id for p in local_by_cosine],
+            "local_document_ids": None if local_by_cosine is None else [p.document_id for p in local_by_cosine],
             "kth_score": bounds.floor,
             "rank_floor": bounds.rank_floor,
             "slack": bounds.slack,
