@@ -14,13 +14,26 @@ from cache_policies.semantic import PoolBounds
 
 from qa.models import Chunk
 from qa.providers.base import Passage
-from qa.terms import words
+from qa.terms import code_names, defined_names, words
 
 
 # Tuned on the even lines of tests/data/answer_facts.jsonl, through the answers (manage.py answer_eval):
 # with a pool of 20, answers stating the fact went 28 -> 29 of 41 there and 23 -> 25 of 41 on the odd
 # lines. The best sentence's cosine as a third signal did no better.
 LEXICAL_WEIGHT = 0.5
+# A chunk where the reference entry of a name the question asks about starts ("What does dict.setdefault
+# do?" and a chunk with the line "setdefault(key[, default])") gains this much.
+DEFINITION_WEIGHT = 0.3
+# In the keys of cached retrievals and answers: a change to chunk_rank is a new key space (1: cosine and words).
+RANK_VERSION = 2
+
+
+@dataclass(frozen=True)
+class Asked:
+    """What ranking reads of a question: its words, and the names it refers to in code."""
+
+    terms: frozenset[str]
+    names: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -119,17 +132,20 @@ def _bounds(pool: list[Passage], size: int, chosen: list[Passage], rank: dict[in
     )
 
 
-def question_terms(*, question: str) -> frozenset[str]:
-    return frozenset(words(normalize_text(question)))
+def question_terms(*, question: str) -> Asked:
+    return Asked(terms=frozenset(words(normalize_text(question))), names=code_names(question))
 
 
-def chunk_rank(*, asked: frozenset[str], cosine: float, text: str) -> float:
+def chunk_rank(*, asked: Asked, cosine: float, text: str) -> float:
     """How well a chunk answers a question: its cosine, plus LEXICAL_WEIGHT times the share of the
-    question's words it contains. It reads nothing but its arguments, so the displacement check ranks
-    a new chunk exactly as a retrieval would.
+    question's words it contains, plus DEFINITION_WEIGHT if it starts the entry of a name the question
+    asks about. It reads nothing but its arguments, so the displacement check ranks a new chunk exactly
+    as a retrieval would.
     """
-    share = len(asked.intersection(words(text))) / len(asked) if asked else 0.0
-    return cosine + LEXICAL_WEIGHT * share
+    terms = asked.terms
+    share = len(terms.intersection(words(text))) / len(terms) if terms else 0.0
+    defines = bool(asked.names) and not asked.names.isdisjoint(defined_names(text))
+    return cosine + LEXICAL_WEIGHT * share + DEFINITION_WEIGHT * defines
 
 
 def document_new_chunks(*, document_id: int, known_texts: frozenset[str] = frozenset()) -> NewChunks:

@@ -70,6 +70,45 @@ def test_it_opens_an_explanation_with_the_signature_it_explains():
     )
 
 
+def test_it_anchors_on_the_entry_of_the_name_the_question_asks_about():
+    dunder = "object.__str__(self)\n\nCalled by str(object) to compute the informal string representation of an object."
+    method = "str.join(iterable)\n\nReturn a string which is the concatenation of the strings in iterable."
+    # MiniLM reads "str.join" much as "str": the __str__ sentence is the nearer (0.6 against 0.45), and its
+    # passage ranks first.
+    vectors = {0: np.array([[0, 1, 0], [0.6, 0.8, 0]], dtype=np.float32),
+               1: np.array([[0, 1, 0], [0.45, 0.893, 0]], dtype=np.float32)}
+
+    generation = answer("What does str.join do?", dunder, method,
+                        embedding=np.array([1, 0, 0], dtype=np.float32), vectors=vectors)
+
+    assert generation.text == (
+        "str.join(iterable): Return a string which is the concatenation of the strings in iterable. [2]")
+
+
+def test_an_answer_does_not_open_with_a_sentence_that_leans_on_another():
+    footnote = "[4] Identity is what the is operator compares."
+    plain = "The is operator compares the identity of two objects."
+
+    generation = answer("is operator identity", footnote, plain)
+
+    # Both hold every word of the question, and the first passage ranks higher: without the rule it would open.
+    assert generation.text == "The is operator compares the identity of two objects. [2]"
+
+
+def test_a_statement_that_introduces_an_example_joins_a_passage_but_does_not_open_it():
+    text = (
+        "Class creation can be customized with metaclasses. "
+        "Classes can also be decorated: just like when decorating functions,\n\n@f1(arg)\nclass Foo: pass"
+    )
+
+    generation = answer("Can classes be decorated with metaclasses?", text)
+
+    assert generation.text == (
+        "Class creation can be customized with metaclasses. "
+        "Classes can also be decorated: just like when decorating functions, [1]"
+    )
+
+
 def test_it_weighs_rare_question_words_above_common_ones():
     common = " ".join(f"Statement number {n} is a statement." for n in range(4))
     rare = "A walrus sits on the rock."

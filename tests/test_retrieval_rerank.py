@@ -46,9 +46,21 @@ def test_the_question_s_words_lift_a_chunk_that_names_them(two_documents):
 def test_a_rank_is_the_cosine_plus_half_the_share_of_the_question_s_words():
     asked = question_terms(question="What does setdefault do to a missing KEY?")
 
-    assert asked == {"setdefault", "missing", "key"}
+    assert asked.terms == {"setdefault", "missing", "key"}
+    assert asked.names == set(), "a bare word is not a name in code"
     assert chunk_rank(asked=asked, cosine=0.4, text="setdefault inserts a key") == pytest.approx(0.4 + 0.5 * 2 / 3)
     assert chunk_rank(asked=asked, cosine=0.4, text="nothing in common") == pytest.approx(0.4)
+
+
+def test_a_chunk_where_the_entry_of_a_name_the_question_asks_about_starts_ranks_higher():
+    asked = question_terms(question="What does dict.setdefault do?")
+    entry = "New in version 3.8.\n\nsetdefault(key[, default])\n\nIf *key* is in the dictionary, return its value."
+    mention = "Use setdefault(key, []) when every key holds a list."
+
+    assert asked.names == {"setdefault"}
+    assert chunk_rank(asked=asked, cosine=0.4, text=entry) == pytest.approx(0.4 + 0.5 * 1 / 2 + 0.3)
+    assert chunk_rank(asked=asked, cosine=0.4, text=mention) == pytest.approx(0.4 + 0.5 * 1 / 2), (
+        "a name used in running text does not start its entry")
 
 
 def test_the_bounds_say_what_a_new_chunk_must_beat(two_documents, settings):
@@ -71,10 +83,10 @@ def test_the_bounds_say_what_a_new_chunk_must_beat(two_documents, settings):
 
 
 def test_the_keys_name_how_passages_were_chosen():
-    assert keys.retrieval_part(top_k=5, pool=20) == "k5of20"
-    assert keys.retrieval_part(top_k=5, pool=5) == "k5"
-    reranked, plain = (
+    assert keys.retrieval_part(top_k=5, pool=20, rank=2) == "k5of20r2"
+    assert keys.retrieval_part(top_k=5, pool=5, rank=2) == "k5r2"
+    reranked, plain, older = (
         keys.retrieval_key(namespace=1, kb_version=1, embedding_model="m", retrieval=r, text="q")
-        for r in ("k5of20", "k5")
+        for r in ("k5of20r2", "k5r2", "k5of20r1")
     )
-    assert reranked != plain, "a retrieval cached by another shape is never read"
+    assert len({reranked, plain, older}) == 3, "a retrieval cached by another shape or rank is never read"

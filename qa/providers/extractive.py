@@ -18,7 +18,7 @@ import numpy as np
 
 from qa.chunking import sentence_split
 from qa.providers.base import Generation, Passage
-from qa.terms import words
+from qa.terms import code_names, defined_names, words
 
 NOTHING_FOUND = "I couldn't find anything about that in the knowledge base."
 
@@ -26,6 +26,7 @@ NOTHING_FOUND = "I couldn't find anything about that in the knowledge base."
 LEXICAL_WEIGHT = 0.1  # a sentence with all the question's words gains this much over a similarity of 0..~0.8
 RANK_BONUS = 0.2  # for a sentence of the top passage; halved for the second, and so on
 NEIGHBOUR_SHARE = 0.3  # a neighbour joins the passage while it scores at least this share of the anchor
+DEFINITION_BONUS = 0.3  # for the sentence under the signature of a name the question asks about
 MAX_SENTENCES = 4
 MAX_LEAD_CHARS = 80
 MAX_HELD_CHUNKS = 5000
@@ -34,8 +35,15 @@ MIN_SENTENCE_CHARS = 20
 MAX_SENTENCE_CHARS = 500
 # Headings, grammar rules and list lead-ins ("as follows:") read badly as answers; prose ends like this.
 _PROSE_END = re.compile(r"[.!?][\"')\]”’]*$")
-# "str.strip([chars])", "object.__getattr__(self, name)", "sort(*, key=None, reverse=False)"
-_SIGNATURE = re.compile(r"^(?:\w+ )?[\w.]+\(.*\)$")
+# A statement that introduces its grammar or example: 'The "if" statement is used for conditional execution:',
+# 'Classes can also be decorated: just like when decorating functions,'. Not a list lead-in ("as follows:").
+_LEAD_IN_VERB = re.compile(r"\b(?:is|are|can|may)\b")
+_LIST_LEAD_IN = re.compile(r"\b(?:follow|following|below|examples?|these|this)\b")
+# "str.strip([chars])", "object.__getattr__(self, name)", "sort(*, key=None, reverse=False)", "object.__slots__"
+_SIGNATURE = re.compile(r"^(?:\w+ )?(?:[\w.]+\(.*\)|\w+(?:\.\w+)+)$")
+# Sentences that lean on another: a footnote mark, a conclusion or cross-reference, a version note. They
+# may join a passage as a neighbour, but an answer does not open with them.
+_DEPENDENT = re.compile(r"^(?:\[\d+\]|(?:As such|Thus|Hence|Therefore|See|Changed in version|New in version|Deprecated since)\b)")
 _SENTENCE_END = re.compile(r"(?<=[.!?:] )")
 
 SentenceVectors = Callable[[list[int]], dict[int, np.ndarray]]
@@ -51,7 +59,21 @@ class Candidate:
 
 
 def _answerable(sentence: str) -> bool:
-    return MIN_SENTENCE_CHARS <= len(sentence) <= MAX_SENTENCE_CHARS and bool(_PROSE_END.search(sentence))
+    if not MIN_SENTENCE_CHARS <= len(sentence) <= MAX_SENTENCE_CHARS:
+        return False
+    return bool(_PROSE_END.search(sentence) or _statement_lead_in(sentence))
+
+
+def _statement_lead_in(sentence: str) -> bool:
+    return (
+        sentence[-1] in ":," and sentence[0].isupper()
+        and bool(_LEAD_IN_VERB.search(sentence)) and not _LIST_LEAD_IN.search(sentence)
+    )
+
+
+def _leans(sentence: str) -> bool:
+    """Whether a sentence needs another to stand on: it may join a passage, but an answer does not open with it."""
+    return bool(_DEPENDENT.match(sentence) or not _PROSE_END.search(sentence))
 
 
 def _lead(previous: str) -> str:
@@ -107,12 +129,23 @@ def _similarity(
     return {c: float(aligned[c.passage][c.position] @ embedding) for c in candidates if c.passage in aligned}
 
 
+def _defining(candidates: list[Candidate], question: str) -> set[Candidate]:
+    """The sentences right under the signature of a name the question asks about ("What does str.join do?")."""
+    if not (names := code_names(question)):
+        return set()
+    return {c for c in candidates if c.lead and not names.isdisjoint(defined_names(c.lead))}
+
+
 def _scores(candidates, passages, question, embedding, vectors) -> dict[Candidate, float]:
     lexical = _lexical(candidates, set(words(question)))
     similarity = _similarity(candidates, passages, embedding, vectors)
+    defining = _defining(candidates, question)
     # Without any sentence vectors (no question vector given), the words alone rank.
     weight = LEXICAL_WEIGHT if similarity else 1.0
-    return {c: similarity.get(c, 0.0) + weight * lexical[c] + RANK_BONUS / (c.passage + 1) for c in candidates}
+    return {
+        c: similarity.get(c, 0.0) + weight * lexical[c] + RANK_BONUS / (c.passage + 1) + DEFINITION_BONUS * (c in defining)
+        for c in candidates
+    }
 
 
 def _passage_around(
@@ -178,7 +211,7 @@ class ExtractiveGenerator:
         if not candidates:
             return Generation(text=NOTHING_FOUND, model=self.model, prompt_tokens=len(question.split()))
         scores = _scores(candidates, passages, question, embedding, self._sentence_vectors)
-        anchor = min(candidates, key=lambda c: (-scores[c], c.passage, c.position))
+        anchor = min(candidates, key=lambda c: (_leans(c.text), -scores[c], c.passage, c.position))
         chosen = _passage_around(anchor, sentences, scores)
         opening = f"{chosen[0].lead}: " if chosen[0].lead else ""
         text = opening + " ".join(c.text for c in chosen) + f" [{anchor.passage + 1}]"
