@@ -7,6 +7,7 @@ lock, so concurrent identical misses wait for one computation. Each layer is a C
 records its own outcome; this module only says in which order they are asked.
 """
 
+import logging
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from cache_policies import freshness, held, invalidation, keys, semantic, singleflight, verification
 from cache_policies.held import Held
-from cache_policies.layers import CacheLayer, JsonCodec, Report, VectorCodec
+from cache_policies.layers import CacheLayer, JsonCodec, Report, VectorCodec, entries_delete
 from cache_policies.models import Layer, Outcome, Scope
 from cache_policies.policies import all_policies
 from cache_policies.pricing import usd_for
@@ -33,6 +34,8 @@ from qa.providers.word_vectors import word_vectors
 from qa.selectors import active_prompt_template
 from qa.services import chunk_sentence_vectors
 from qa.verification import ServedHit, semantic_hit_queue
+
+logger = logging.getLogger(__name__)
 
 X_CACHE = {Outcome.HIT: "HIT", Outcome.SEMANTIC_HIT: "SEMANTIC-HIT", Outcome.STALE: "STALE"}
 REPORTED_LAYERS = (Layer.EMBEDDING, Layer.RETRIEVAL, Layer.RESPONSE)
@@ -176,10 +179,36 @@ def _fresh(req: "_Request") -> Answer:
     context = answer_context(req)
     if context.served is not None:
         return context.served
-    with req.stage("generate"):
-        generation = req.gen.generate(question=req.question, passages=context.passages,
-                                      embedding=context.local.embedding, template=req.template)
-    return answer_generated(req, generation=generation, context=context)
+    with retrieval_refused_if_unanswered(req, context):
+        with req.stage("generate"):
+            generation = req.gen.generate(question=req.question, passages=context.passages,
+                                          embedding=context.local.embedding, template=req.template)
+        return answer_generated(req, generation=generation, context=context)
+
+
+@contextmanager
+def retrieval_refused_if_unanswered(req: "_Request", context: "Context"):
+    """A retrieval this request stored is indexed with its answer (answer_generated): the index is how a new
+    document finds what it displaces. When the generation fails (or a streamed one is left, or the index
+    write fails), the stored retrieval has no row, so it is marked out of date in the ledger and never read;
+    the next ask retrieves afresh. One write per failed answer, in PostgreSQL, so it holds whatever Redis
+    forgets."""
+    try:
+        yield
+    except BaseException:
+        stored = req.retrieval.access.write and req.report.status_of(Layer.RETRIEVAL) != Outcome.HIT
+        if stored and context.passages:
+            _retrieval_refuse(req)
+        raise
+
+
+def _retrieval_refuse(req: "_Request") -> None:
+    try:
+        freshness.subjects_mark(subjects=[freshness.entry_subject(req.retrieval_key)])
+    except DatabaseError as error:
+        # PostgreSQL failed too: drop the entry from Redis instead, if it can be reached.
+        logger.warning("could not mark an unanswered retrieval out of date, deleting it: %s", error)
+        entries_delete(keys_to_delete=[req.retrieval_key])
 
 
 def answer_context(req: "_Request") -> Context:

@@ -142,13 +142,14 @@ def _generated(req) -> Iterator[Event]:
         yield from _answer_events(context.served, "replay")
         return
     meta = {"sources": pipeline.answer_sources(context.passages), "cache": _report(req).cache, "stream": "generated"}
-    yield Event("meta", meta)
-    streamed = Streamed(req.gen.stream(question=req.question, passages=context.passages, embedding=context.local.embedding,
-                                       template=req.template))
-    with req.stage("generate"):
-        for piece in streamed:
-            yield Event("delta", {"text": piece})
-    answer = pipeline.answer_generated(req, generation=streamed.generation, context=context)
+    with pipeline.retrieval_refused_if_unanswered(req, context):  # a client may leave at any yield
+        yield Event("meta", meta)
+        streamed = Streamed(req.gen.stream(question=req.question, passages=context.passages,
+                                           embedding=context.local.embedding, template=req.template))
+        with req.stage("generate"):
+            for piece in streamed:
+                yield Event("delta", {"text": piece})
+        answer = pipeline.answer_generated(req, generation=streamed.generation, context=context)
     yield Event("done", {"timings_ms": answer.timings_ms})
 
 

@@ -9,6 +9,8 @@ from cache_policies import redis_client
 from cache_policies.models import CachedQuestion
 from qa.pipeline import question_answer
 from qa.services import document_delete, document_ingest
+from qa.streaming import question_stream
+from ragsite.errors import ProviderError
 
 pytestmark = [pytest.mark.redis, pytest.mark.cluster]
 WITH_Q = "What does the with statement do?"
@@ -130,6 +132,44 @@ def test_a_document_added_while_an_answer_is_generated_displaces_it(kb, settings
 
     after = question_answer(question=YIELD_Q)
     assert after.cache["response"] == "miss" and after.sources[0]["document"] == "yield"
+
+
+class _FailingGenerator:
+    """The configured generator's names, with an LLM that fails: in one call, or part-way through a stream."""
+
+    def __init__(self, configured):
+        self.provider, self.model, self.uses_template = configured.provider, configured.model, configured.uses_template
+        self.configured = configured
+
+    def generate(self, **kwargs):
+        raise ProviderError("the LLM is down", provider=self.provider)
+
+    def stream(self, **kwargs):
+        yield "The first words of an answer that never ends"
+        raise ProviderError("the LLM went away mid-answer", provider=self.provider)
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["json", "streamed"])
+def test_a_retrieval_left_by_a_failed_generation_is_not_read_after_a_new_document(kb, settings, streamed):
+    """A retrieval is indexed with its answer; one stored by a request whose generation failed has no index
+    row, so a new document that outranks its passages would not find it, and the next ask would answer from
+    the old passages. It is marked out of date when the generation fails."""
+    from qa import providers
+
+    settings.RETRIEVAL_TOP_K = 1
+    with providers.override(generator=_FailingGenerator(providers.generator())):
+        if streamed:
+            found = list(question_stream(question=YIELD_Q))
+            assert b"event: error" in found[-1], "the premise: the stream ended in an error"
+        else:
+            with pytest.raises(ProviderError):
+                question_answer(question=YIELD_Q)
+    assert not CachedQuestion.objects.exists(), "the premise: nothing indexed the stored retrieval"
+
+    document_ingest(slug="yield", title="The yield statement", content=YIELD_DOC)
+
+    after = question_answer(question=YIELD_Q)
+    assert after.cache["retrieval"] == "miss" and after.sources[0]["document"] == "yield"
 
 
 def test_it_compares_only_an_edits_new_text_with_other_answers(kb, settings):
