@@ -39,8 +39,6 @@ _PROSE_END = re.compile(r"[.!?][\"')\]”’]*$")
 # 'Classes can also be decorated: just like when decorating functions,'. Not a list lead-in ("as follows:").
 _LEAD_IN_VERB = re.compile(r"\b(?:is|are|can|may)\b")
 _LIST_LEAD_IN = re.compile(r"\b(?:follow|following|below|examples?|these|this)\b")
-# "str.strip([chars])", "object.__getattr__(self, name)", "sort(*, key=None, reverse=False)", "object.__slots__"
-_SIGNATURE = re.compile(r"^(?:\w+ )?(?:[\w.]+\(.*\)|\w+(?:\.\w+)+)$")
 # Sentences that lean on another: a footnote mark, a conclusion or cross-reference, a version note. They
 # may join a passage as a neighbour, but an answer does not open with them.
 _DEPENDENT = re.compile(r"^(?:\[\d+\]|(?:As such|Thus|Hence|Therefore|See|Changed in version|New in version|Deprecated since)\b)")
@@ -77,8 +75,9 @@ def _leans(sentence: str) -> bool:
 
 
 def _lead(previous: str) -> str:
-    """The line before a sentence when it is the signature the sentence explains, else ""."""
-    return previous if len(previous) <= MAX_LEAD_CHARS and _SIGNATURE.match(previous) else ""
+    """The line before a sentence when it is the signature the sentence explains ("str.strip([chars])",
+    "object.__slots__": the line names what it defines), else ""."""
+    return previous if len(previous) <= MAX_LEAD_CHARS and defined_names(previous) else ""
 
 
 def _sentences(passages: list[Passage]) -> dict[tuple[int, int], Candidate]:
