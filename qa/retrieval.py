@@ -2,6 +2,7 @@
 reranked with the question's words."""
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from django.conf import settings
@@ -112,7 +113,7 @@ def passages_retrieve(*, question: str, embedding: np.ndarray, k: int, column: s
     size = max(k, settings.RETRIEVAL_POOL)
     pool = chunk_search(embedding=embedding, k=size, column=column)
     asked = question_terms(question=question)
-    rank = {p.chunk_id: chunk_rank(asked=asked, cosine=p.score, text=p.text) for p in pool}
+    rank = {p.chunk_id: chunk_rank(asked=asked, cosine=p.score, chunk=ChunkTerms(text=p.text)) for p in pool}
     chosen = sorted(pool, key=lambda p: -rank[p.chunk_id])[:k]
     return Ranked(passages=chosen, bounds=_bounds(pool, size, chosen, rank))
 
@@ -136,15 +137,31 @@ def question_terms(*, question: str) -> Asked:
     return Asked(terms=frozenset(words(normalize_text(question))), names=code_names(question))
 
 
-def chunk_rank(*, asked: Asked, cosine: float, text: str) -> float:
+class ChunkTerms:
+    """What ranking reads of a chunk's text: its words, and the names whose reference entries start in it.
+    Each is read once, and only when a rank needs it (the names only for a question that names code)."""
+
+    def __init__(self, *, text: str):
+        self.text = text
+
+    @cached_property
+    def terms(self) -> frozenset[str]:
+        return frozenset(words(self.text))
+
+    @cached_property
+    def defines(self) -> frozenset[str]:
+        return defined_names(self.text)
+
+
+def chunk_rank(*, asked: Asked, cosine: float, chunk: ChunkTerms) -> float:
     """How well a chunk answers a question: its cosine, plus LEXICAL_WEIGHT times the share of the
     question's words it contains, plus DEFINITION_WEIGHT if it starts the entry of a name the question
     asks about. It reads nothing but its arguments, so the displacement check ranks a new chunk exactly
     as a retrieval would.
     """
     terms = asked.terms
-    share = len(terms.intersection(words(text))) / len(terms) if terms else 0.0
-    defines = bool(asked.names) and not asked.names.isdisjoint(defined_names(text))
+    share = len(terms & chunk.terms) / len(terms) if terms else 0.0
+    defines = bool(asked.names) and not asked.names.isdisjoint(chunk.defines)
     return cosine + LEXICAL_WEIGHT * share + DEFINITION_WEIGHT * defines
 
 
@@ -156,11 +173,12 @@ def document_new_chunks(*, document_id: int, known_texts: frozenset[str] = froze
     if not chunks:
         return NewChunks(vectors=np.zeros((0, 1), dtype=np.float32))
     vectors = np.vstack([v for _, _, v in chunks]).astype(np.float32)
+    terms = [ChunkTerms(text=text) for _, text, _ in chunks]  # read once per chunk, not once per question it meets
 
     def rank(question: str, embedding: np.ndarray, indexes: list[int]) -> list[float]:
         asked = question_terms(question=question)
         rows = vectors[indexes]
         cosines = rows @ embedding / (np.linalg.norm(rows, axis=1) * np.linalg.norm(embedding))
-        return [chunk_rank(asked=asked, cosine=float(c), text=chunks[i][1]) for i, c in zip(indexes, cosines)]
+        return [chunk_rank(asked=asked, cosine=float(c), chunk=terms[i]) for i, c in zip(indexes, cosines)]
 
     return NewChunks(vectors=vectors, rank=rank)

@@ -7,7 +7,7 @@ from django.db import connection
 from cache_policies import keys
 from qa import providers
 from qa.models import Chunk
-from qa.retrieval import chunk_rank, chunk_search, passages_retrieve, question_terms
+from qa.retrieval import ChunkTerms, chunk_rank, chunk_search, passages_retrieve, question_terms
 from qa.services import document_ingest
 
 QUESTION = "How do I remove whitespace from both ends of a string?"
@@ -48,8 +48,9 @@ def test_a_rank_is_the_cosine_plus_half_the_share_of_the_question_s_words():
 
     assert asked.terms == {"setdefault", "missing", "key"}
     assert asked.names == set(), "a bare word is not a name in code"
-    assert chunk_rank(asked=asked, cosine=0.4, text="setdefault inserts a key") == pytest.approx(0.4 + 0.5 * 2 / 3)
-    assert chunk_rank(asked=asked, cosine=0.4, text="nothing in common") == pytest.approx(0.4)
+    inserts, unrelated = ChunkTerms(text="setdefault inserts a key"), ChunkTerms(text="nothing in common")
+    assert chunk_rank(asked=asked, cosine=0.4, chunk=inserts) == pytest.approx(0.4 + 0.5 * 2 / 3)
+    assert chunk_rank(asked=asked, cosine=0.4, chunk=unrelated) == pytest.approx(0.4)
 
 
 def test_a_chunk_where_the_entry_of_a_name_the_question_asks_about_starts_ranks_higher():
@@ -58,8 +59,8 @@ def test_a_chunk_where_the_entry_of_a_name_the_question_asks_about_starts_ranks_
     mention = "Use setdefault(key, []) when every key holds a list."
 
     assert asked.names == {"setdefault"}
-    assert chunk_rank(asked=asked, cosine=0.4, text=entry) == pytest.approx(0.4 + 0.5 * 1 / 2 + 0.3)
-    assert chunk_rank(asked=asked, cosine=0.4, text=mention) == pytest.approx(0.4 + 0.5 * 1 / 2), (
+    assert chunk_rank(asked=asked, cosine=0.4, chunk=ChunkTerms(text=entry)) == pytest.approx(0.4 + 0.5 * 1 / 2 + 0.3)
+    assert chunk_rank(asked=asked, cosine=0.4, chunk=ChunkTerms(text=mention)) == pytest.approx(0.4 + 0.5 * 1 / 2), (
         "a name used in running text does not start its entry")
 
 
@@ -76,7 +77,7 @@ def test_the_bounds_say_what_a_new_chunk_must_beat(two_documents, settings):
     other = next(p for p in nearest.values() if p.chunk_id != chosen.chunk_id)
     assert full.bounds.floor == pytest.approx(min(p.score for p in nearest.values()))
     assert full.bounds.rank_floor == pytest.approx(
-        chunk_rank(asked=question_terms(question=question), cosine=chosen.score, text=chosen.text))
+        chunk_rank(asked=question_terms(question=question), cosine=chosen.score, chunk=ChunkTerms(text=chosen.text)))
     assert full.bounds.slack == (1 if other.score < chosen.score else 0)
     assert with_room.bounds.floor == -1.0, "a pool with room takes any new chunk"
     assert with_room.bounds.slack == full.bounds.slack + 3
