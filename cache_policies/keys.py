@@ -1,8 +1,8 @@
 """Every Redis key ragsite writes is built here, from parts that explain themselves.
 
     rag:emb:v1:local:all-minilm-l6-v2:<sha256>
-    rag:ret:v1:kb1:all-minilm-l6-v2:k5of20r2:<sha256>
-    rag:resp:v1:kb1:extractive:extractive-v1:tpl-default.3:k5of20r2:shared:<sha256>
+    rag:ret:v1:kb1:all-minilm-l6-v2:k5of20n40r3:<sha256>
+    rag:resp:v1:kb1:extractive:extractive-v1:tpl-default.3:k5of20n40r3:shared:<sha256>
     rag:dep:doc:12 / rag:dep:tpl:tpl-default.3 / rag:dep:q:<sha256>     (tag sets of the keys above)
     rag:stream:<sha256 of response key and leader token>                (a shared answer stream, a Redis Stream)
     rag:stats:{stats}:questions / rag:stats:{stats}:question-text     (the most asked questions; counts live in PostgreSQL)
@@ -46,9 +46,11 @@ def embedding_key(*, namespace: int, provider: str, model: str, text: str) -> st
     return _key(_LAYER_PART[Layer.EMBEDDING], f"v{namespace}", provider, model, text_hash(text))
 
 
-def retrieval_part(*, top_k: int, pool: int, rank: int) -> str:
-    """How passages are chosen: "k5of20r2" is the best 5 of the 20 nearest chunks, reranked by version 2 of the rank."""
-    return f"k{top_k}r{rank}" if pool <= top_k else f"k{top_k}of{pool}r{rank}"
+def retrieval_part(*, top_k: int, pool: int, rank: int, named_pool: int | None = None) -> str:
+    """How passages are chosen: "k5of20n40r3" is the best 5 of the 20 nearest chunks (of the 40 nearest for a
+    question that names code), reranked by version 3 of the rank."""
+    drawn, named = max(pool, top_k), max(named_pool or pool, top_k)
+    return f"k{top_k}{f'of{drawn}' if drawn > top_k else ''}{f'n{named}' if named != drawn else ''}r{rank}"
 
 
 def retrieval_key(*, namespace: int, kb_version: int, embedding_model: str, retrieval: str, text: str) -> str:

@@ -327,7 +327,8 @@ class _Request:
     def _keys_build(self) -> None:
         self.scope = self._scope()
         self.retrieval_part = keys.retrieval_part(
-            top_k=settings.RETRIEVAL_TOP_K, pool=settings.RETRIEVAL_POOL, rank=retrieval.RANK_VERSION)
+            top_k=settings.RETRIEVAL_TOP_K, pool=settings.RETRIEVAL_POOL, named_pool=settings.RETRIEVAL_POOL_NAMED,
+            rank=retrieval.RANK_VERSION)
         self.template_part = (
             keys.template_part(name=self.template.name, version=self.template.version) if self.template else "tpl-none"
         )

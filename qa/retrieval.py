@@ -25,8 +25,9 @@ LEXICAL_WEIGHT = 0.5
 # A chunk where the reference entry of a name the question asks about starts ("What does dict.setdefault
 # do?" and a chunk with the line "setdefault(key[, default])") gains this much.
 DEFINITION_WEIGHT = 0.3
-# In the keys of cached retrievals and answers: a change to chunk_rank is a new key space (1: cosine and words).
-RANK_VERSION = 2
+# In the keys of cached retrievals and answers: a change to chunk_rank or to the pool it ranks is a new key
+# space (1: cosine and words; 2: and the names a question asks about; 3: from a wider pool when it names code).
+RANK_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -104,15 +105,15 @@ def passages_by_ids(*, scored_ids: list[tuple[int, float]]) -> list[Passage] | N
 
 
 def passages_retrieve(*, question: str, embedding: np.ndarray, k: int, column: str = EMBEDDING) -> Ranked:
-    """The k passages that best answer question: the RETRIEVAL_POOL nearest chunks, reranked (chunk_rank).
+    """The k passages that best answer question: the nearest chunks (pool_size), reranked (chunk_rank).
 
     A chunk's cosine measures its whole text against the question; a chunk that names what is asked
     about can rank below chunks on neighbouring topics by it (the fact for "What does dict.setdefault
     do?" came 9th of the nearest). Scores stay the cosine: what the semantic guard reads.
     """
-    size = max(k, settings.RETRIEVAL_POOL)
-    pool = chunk_search(embedding=embedding, k=size, column=column)
     asked = question_terms(question=question)
+    size = max(k, pool_size(asked=asked))
+    pool = chunk_search(embedding=embedding, k=size, column=column)
     rank = {p.chunk_id: chunk_rank(asked=asked, cosine=p.score, chunk=ChunkTerms(text=p.text)) for p in pool}
     chosen = sorted(pool, key=lambda p: -rank[p.chunk_id])[:k]
     return Ranked(passages=chosen, bounds=_bounds(pool, size, chosen, rank))
@@ -131,6 +132,12 @@ def _bounds(pool: list[Passage], size: int, chosen: list[Passage], rank: dict[in
         rank_floor=min(rank[p.chunk_id] for p in chosen),
         slack=below + (size - len(pool)),
     )
+
+
+def pool_size(*, asked: Asked) -> int:
+    """How many nearest chunks a retrieval ranks: RETRIEVAL_POOL, or RETRIEVAL_POOL_NAMED for a question that
+    names code, whose entry the rank favours (DEFINITION_WEIGHT) but only if it is drawn."""
+    return settings.RETRIEVAL_POOL_NAMED if asked.names else settings.RETRIEVAL_POOL
 
 
 def question_terms(*, question: str) -> Asked:

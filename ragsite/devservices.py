@@ -7,6 +7,7 @@ started them, so `make run` twice reuses them; `python -m ragsite.devservices st
 """
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -112,9 +113,24 @@ def postgres_start() -> str:
     if len(str(socket)) > 100:
         raise RuntimeError(f"{socket} is too long for a unix socket: move the checkout or set RAGSITE_VAR_DIR")
     server = pgserver.get_server(settings.PGDATA_DIR, cleanup_mode=None)
+    if _shared_buffers_set(server):  # takes effect on a restart: once, on the first start of a new data directory
+        postgres_stop()
+        server.ensure_postgres_running()  # get_server would hand back the stopped server's handle
     if "ragsite" not in server.psql("SELECT datname FROM pg_database;"):
         server.psql("CREATE DATABASE ragsite;")
     return f"postgres running (pid {server.get_pid()}, socket in {settings.PGDATA_DIR})"
+
+
+def _shared_buffers_set(server) -> bool:
+    """Configure EMBEDDED_POSTGRES_SHARED_BUFFERS if the server runs with another size; True if it did."""
+    wanted = settings.EMBEDDED_POSTGRES_SHARED_BUFFERS
+    if not re.fullmatch(r"\d+\s*(kB|MB|GB|TB)", wanted):
+        raise RuntimeError(f"EMBEDDED_POSTGRES_SHARED_BUFFERS={wanted!r}: give a size such as 1GB or 512MB")
+    same = server.psql(f"SELECT pg_size_bytes(current_setting('shared_buffers')) = pg_size_bytes('{wanted}') AS same;")
+    if same.split()[2] == "t":  # " same \n------\n t\n(1 row)"
+        return False
+    server.psql(f"ALTER SYSTEM SET shared_buffers = '{wanted}';")
+    return True
 
 
 def postgres_pid() -> int | None:

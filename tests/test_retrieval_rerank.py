@@ -7,7 +7,7 @@ from django.db import connection
 from cache_policies import keys
 from qa import providers
 from qa.models import Chunk
-from qa.retrieval import ChunkTerms, chunk_rank, chunk_search, passages_retrieve, question_terms
+from qa.retrieval import ChunkTerms, chunk_rank, chunk_search, passages_retrieve, pool_size, question_terms
 from qa.services import document_ingest
 
 QUESTION = "How do I remove whitespace from both ends of a string?"
@@ -16,14 +16,18 @@ TRIM = "To trim blanks around text, call the method that drops spaces at the sta
 TABLE = "The table covers string formatting, encoding and the methods that remove whitespace from both ends or one end."
 
 
-@pytest.fixture
-def two_documents(transactional_db):
-    document_ingest(slug="trim", title="Trim", content=TRIM)
-    document_ingest(slug="table", title="Table", content=TABLE)
+def _documents_ingest(**contents: str) -> None:
+    for slug, content in contents.items():
+        document_ingest(slug=slug, title=slug.title(), content=content)
     # Other tests' rolled-back ingests leave dead entries in the HNSW graph, which a search of a two-row
     # table may meet instead of the live rows (pgvector 0.6 has no iterative scan).
     with connection.cursor() as cursor:
         cursor.execute(f"VACUUM {Chunk._meta.db_table}")
+
+
+@pytest.fixture
+def two_documents(transactional_db):
+    _documents_ingest(trim=TRIM, table=TABLE)
 
 
 def _asked(question: str):
@@ -86,8 +90,43 @@ def test_the_bounds_say_what_a_new_chunk_must_beat(two_documents, settings):
 def test_the_keys_name_how_passages_were_chosen():
     assert keys.retrieval_part(top_k=5, pool=20, rank=2) == "k5of20r2"
     assert keys.retrieval_part(top_k=5, pool=5, rank=2) == "k5r2"
+    assert keys.retrieval_part(top_k=5, pool=20, named_pool=40, rank=3) == "k5of20n40r3"
+    assert keys.retrieval_part(top_k=5, pool=20, named_pool=20, rank=3) == "k5of20r3"
     reranked, plain, older = (
         keys.retrieval_key(namespace=1, kb_version=1, embedding_model="m", retrieval=r, text="q")
         for r in ("k5of20r2", "k5r2", "k5of20r1")
     )
     assert len({reranked, plain, older}) == 3, "a retrieval cached by another shape or rank is never read"
+
+
+NAMED = "What does dict.setdefault do?"
+ENTRY = "setdefault(key[, default])\n\nIf key is in the dictionary, return its value. If not, insert key with a value of default."
+NEIGHBOUR = "What a dict does: a dict stores values under keys and finds them again quickly."
+
+
+@pytest.fixture
+def entry_and_neighbour(transactional_db):
+    _documents_ingest(entry=ENTRY, neighbour=NEIGHBOUR)
+
+
+def test_a_question_that_names_code_is_answered_from_a_wider_pool_where_its_entry_can_be_found(
+    entry_and_neighbour, settings
+):
+    settings.RETRIEVAL_POOL, settings.RETRIEVAL_POOL_NAMED = 1, 2
+    vector, nearest = _asked(NAMED)
+    assert max(nearest, key=lambda slug: nearest[slug].score) == "neighbour", "the premise: cosine prefers the neighbour"
+
+    named = passages_retrieve(question=NAMED, embedding=vector, k=1)
+    settings.RETRIEVAL_POOL_NAMED = 1
+    narrow = passages_retrieve(question=NAMED, embedding=vector, k=1)
+
+    assert [p.document_slug for p in named.passages] == ["entry"]
+    assert named.bounds.floor == pytest.approx(nearest["entry"].score), "the pool it drew, both chunks, bounds it"
+    assert [p.document_slug for p in narrow.passages] == ["neighbour"], "drawn from the nearest one, the entry is never seen"
+
+
+def test_only_a_question_that_names_code_draws_the_wider_pool(settings):
+    settings.RETRIEVAL_POOL, settings.RETRIEVAL_POOL_NAMED = 20, 40
+
+    assert pool_size(asked=question_terms(question="What does str.join do?")) == 40
+    assert pool_size(asked=question_terms(question="How do I join strings?")) == 20
