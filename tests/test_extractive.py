@@ -95,6 +95,24 @@ def test_an_answer_does_not_open_with_a_sentence_that_leans_on_another():
     assert generation.text == "The is operator compares the identity of two objects. [2]"
 
 
+def test_a_neighbour_that_leans_on_the_sentence_before_it_does_not_open_the_passage():
+    text = "Powers group from right to left. Thus a minus sign before a power applies last. The power operator raises its left argument."
+    question = np.array([0, 0.8, 0.6], dtype=np.float32)  # the "Thus" sentence 0.64: relevant enough to join
+
+    generation = answer("what does the power operator do?", text, embedding=question, vectors={0: ABC_VECTORS})
+
+    assert generation.text == "The power operator raises its left argument. [1]"
+
+
+def test_a_sentence_that_announces_a_list_it_does_not_give_is_not_an_answer_on_its_own():
+    announces = "Slicing with a step is done with the following three methods."
+    gives = "A slice with a step selects every k-th item: the following items are chosen: i, i+k, i+2k."
+    explains = "Slicing with a step k selects the items at i, i+k, i+2k and so on, up to j."
+
+    assert answer("How does slicing with a step work?", announces, explains).text == explains + " [2]"
+    assert answer("How does slicing with a step work?", gives).text == gives + " [1]", "one that gives its list may"
+
+
 def test_a_statement_that_introduces_an_example_joins_a_passage_but_does_not_open_it():
     text = (
         "Class creation can be customized with metaclasses. "

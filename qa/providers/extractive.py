@@ -42,6 +42,9 @@ _LIST_LEAD_IN = re.compile(r"\b(?:follow|following|below|examples?|these|this)\b
 # Sentences that lean on another: a footnote mark, a conclusion or cross-reference, a version note. They
 # may join a passage as a neighbour, but an answer does not open with them.
 _DEPENDENT = re.compile(r"^(?:\[\d+\]|(?:As such|Thus|Hence|Therefore|See|Changed in version|New in version|Deprecated since)\b)")
+# A sentence that announces a list and ends there: "Slicing is done exclusively with the following three methods."
+# Not one that goes on to give it ("the following values are interpreted as false: ...").
+_ANNOUNCES_LIST = re.compile(r"\b(?:the following|as follows)\b[^:]{0,40}[.:]$")
 _SENTENCE_END = re.compile(r"(?<=[.!?:] )")
 
 SentenceVectors = Callable[[list[int]], dict[int, np.ndarray]]
@@ -71,7 +74,7 @@ def _statement_lead_in(sentence: str) -> bool:
 
 def _leans(sentence: str) -> bool:
     """Whether a sentence needs another to stand on: it may join a passage, but an answer does not open with it."""
-    return bool(_DEPENDENT.match(sentence) or not _PROSE_END.search(sentence))
+    return bool(_DEPENDENT.match(sentence) or not _PROSE_END.search(sentence) or _ANNOUNCES_LIST.search(sentence))
 
 
 def _lead(previous: str) -> str:
@@ -159,6 +162,8 @@ def _passage_around(
         while len(chosen) < MAX_SENTENCES and (neighbour := sentences.get((anchor.passage, position))):
             length = sum(len(c.text) for c in chosen) + len(neighbour.text)
             if by_text[neighbour.text.lower()] < bar or length > MAX_ANSWER_CHARS:
+                break
+            if step == -1 and _DEPENDENT.match(neighbour.text):  # it would open the answer, leaning on what is left out
                 break
             chosen.append(neighbour)
             position += step
