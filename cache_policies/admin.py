@@ -8,9 +8,11 @@ from cache_policies.layer_forms import layer_fieldsets, layer_help
 from cache_policies.models import (
     Action, CachedQuestion, CachePolicy, Event, InvalidationRule, Layer, ModelPrice, SemanticVerdict,
 )
-from cache_policies.policy_changes import policy_change_summary
+from cache_policies.policy_changes import budget_floor_summary, policy_change_summary
 from cache_policies.selectors import RULE_OFF, WARMABLE_EVENTS, rule_grid
-from cache_policies.services import layer_purge, question_purge, rule_set, rule_warm_set
+from cache_policies.services import (
+    layer_purge, question_purge, rule_set, rule_warm_set, semantic_budget_floor, semantic_budget_floor_update,
+)
 from cache_policies.stats_selectors import stats_window
 
 RULE_CHOICES = {RULE_OFF, *Action.values}
@@ -22,7 +24,7 @@ class CachePolicyAdmin(admin.ModelAdmin):
     """One row per layer (a migration keeps them): edited, never added, deleted or moved to another layer."""
 
     list_display_links = ("layer",)
-    readonly_fields = ("layer", "updated_at", "threshold_derivation")
+    readonly_fields = ("layer", "updated_at", "budget_floor", "threshold_derivation")
     actions = ["purge_layers"]
 
     def has_add_permission(self, request):
@@ -53,9 +55,14 @@ class CachePolicyAdmin(admin.ModelAdmin):
         before = {field: form.initial.get(field) for field in form.changed_data}
         if "similarity_threshold" in form.changed_data:
             obj.threshold_derivation = ""  # set by hand now, not derived from the budget
+        floor_before = obj.budget_floor
+        if "max_wrong_rate" in form.changed_data:
+            obj.budget_floor = semantic_budget_floor(max_wrong_rate=obj.max_wrong_rate)
         super().save_model(request, obj, form, change)
         for sentence in policy_change_summary(layer=obj.layer, before=before, after=obj):
             self.message_user(request, sentence, messages.SUCCESS)
+        if obj.budget_floor != floor_before:
+            self.message_user(request, budget_floor_summary(floor=obj.budget_floor), messages.SUCCESS)
 
     @admin.display(description="TTL", ordering="ttl_seconds")
     def ttl(self, policy: CachePolicy) -> str:
@@ -163,3 +170,11 @@ class SemanticVerdictAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        semantic_budget_floor_update()
+
+    def delete_queryset(self, request, queryset):
+        super().delete_queryset(request, queryset)
+        semantic_budget_floor_update()

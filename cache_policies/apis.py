@@ -85,6 +85,9 @@ class VerifiedRateSerializer(serializers.Serializer):
     )
     budget = serializers.FloatField(help_text="The semantic policy's max_wrong_rate.")
     verdict = serializers.CharField(help_text="Whether the interval shows the wrong share within the budget.")
+    floor = serializers.FloatField(
+        allow_null=True, help_text="While the verified hits show the budget broken, semantic hits are served only "
+        "above this similarity; null when they do not show it.")
 
 
 NULL_WHEN_DOWN = "Null when the database is down (the counts are kept there, not in Redis)."

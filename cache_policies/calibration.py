@@ -60,3 +60,20 @@ def threshold_derive(
 def smallest_provable(*, decisions: list[Decision], thresholds: list[float] = THRESHOLDS) -> Derived:
     """The setting with the lowest upper bound: what the pairs can prove at best, to tell an operator."""
     return min((_at(decisions=decisions, threshold=t) for t in thresholds), key=lambda d: (d.wrong_upper, d.threshold))
+
+
+def budget_floor(*, verdicts: list[tuple[float, bool]], max_wrong_rate: float) -> float | None:
+    """The similarity above which verified hits no longer show the budget broken, or None where they do not show
+    it at all. verdicts: (similarity, wrong) of each verified semantic hit.
+
+    Broken means the Wilson 95 % lower bound of the wrong share is above the budget: the verdicts prove the
+    cache serves more wrong answers than it may. The floor is then the lowest similarity of a wrong hit above
+    which the hits verified no longer prove it; just above the highest wrong one, no verdict is wrong at all.
+    """
+    def broken(above: float) -> bool:
+        kept = [wrong for similarity, wrong in verdicts if similarity > above]
+        return wilson_interval(hits=sum(kept), n=len(kept))[0] > max_wrong_rate if kept else False
+
+    if not broken(-1.0):
+        return None
+    return next(s for s in sorted({s for s, wrong in verdicts if wrong}) if not broken(s))

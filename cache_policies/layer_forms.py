@@ -15,7 +15,7 @@ _FIELDSETS = {
     # A cached question lives as long as the exact response it points to: the semantic layer has no TTL.
     Layer.SEMANTIC: (
         ("Matching", {"fields": ("layer", "enabled", "scope", "similarity_threshold")}),
-        ("Wrong-answer budget", {"fields": ("max_wrong_rate", "threshold_derivation", "verify_share")}),
+        ("Wrong-answer budget", {"fields": ("max_wrong_rate", "budget_floor", "threshold_derivation", "verify_share")}),
         ("False-hit guard", {"fields": ("guard_min_overlap", "guard_contrast", "guard_min_evidence", "guard_min_alignment",
                                          "guard_alignment_below")}),
         _NAMESPACE,
@@ -62,7 +62,12 @@ _HELP = {
         "max_wrong_rate": "Your budget: the share of served semantic hits that may be wrong (0.01 = 1 in 100). "
         "manage.py semantic_eval --pairs FILE --split --apply derives the loosest similarity threshold whose "
         "wrong share, measured on half the labelled pairs, is within it with 95 % confidence, and stores it above. "
-        "Editing the budget here changes nothing served until that runs again.",
+        "Between derivations the verified hits keep it (see verified share): while they show the budget broken, "
+        "semantic hits are served only above the budget floor below. Editing the budget sets that floor again at once.",
+        "budget_floor": "Set from the verified hits, never by hand: while the wrong share they measure is above the "
+        "budget with 95 % confidence, semantic hits are served only above this similarity, the lowest above which "
+        "it no longer is. Empty: the verified hits do not show the budget broken. Deleting a wrong verdict you "
+        "disagree with sets it again.",
         "threshold_derivation": "How the similarity threshold was derived from the budget; empty once the threshold "
         "is set by hand.",
         "verify_share": "The share of served semantic hits answered again in the background, without the cache, "

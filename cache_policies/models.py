@@ -87,6 +87,13 @@ class CachePolicy(models.Model):
         help_text="Semantic layer: the share of served semantic hits answered again in the background and compared "
         "with the answer served (0 turns verification off).",
     )
+    # Set from the verdicts (services.semantic_budget_floor_update), never by hand: it is what keeps the budget
+    # between derivations, on the questions people ask.
+    budget_floor = models.FloatField(
+        null=True, blank=True, editable=False,
+        help_text="Semantic layer: while verified hits show the budget broken, semantic hits are served only above "
+        "this similarity, the lowest above which the verdicts no longer show it broken (empty: they do not show it).",
+    )
     threshold_derivation = models.CharField(
         max_length=300, blank=True, editable=False,
         help_text="Semantic layer: how the similarity threshold was last derived from the budget (empty: set by hand).",

@@ -31,6 +31,8 @@ class Policy:
     guard_min_alignment: float = 0.0
     guard_alignment_below: float = 1.0
     verify_share: float = 0.0
+    max_wrong_rate: float = 1.0
+    budget_floor: float | None = None
 
     @property
     def ttl(self) -> int | None:
@@ -61,6 +63,7 @@ def _load() -> dict[str, Policy]:
             guard_min_evidence=p.guard_min_evidence, guard_min_alignment=p.guard_min_alignment,
             guard_alignment_below=p.guard_alignment_below,
             lock_timeout_seconds=p.lock_timeout_seconds, stale_seconds=p.stale_seconds, verify_share=p.verify_share,
+            max_wrong_rate=p.max_wrong_rate, budget_floor=p.budget_floor,
         )
         for p in CachePolicy.objects.all()
     }

@@ -18,8 +18,8 @@ _EFFECTS = {
     "guard_min_evidence": ("guard: evidence agreement", f"applies to the next lookups {_EVERYWHERE}"),
     "guard_min_alignment": ("guard: word alignment", f"applies to the next lookups {_EVERYWHERE}"),
     "guard_alignment_below": ("guard: word alignment below passage score", f"applies to the next lookups {_EVERYWHERE}"),
-    "max_wrong_rate": ("wrong-answer budget", "kept for the next derivation (semantic_eval --split --apply); "
-                       "nothing served changes until the threshold does"),
+    "max_wrong_rate": ("wrong-answer budget", f"the budget floor is set again from the verified hits {_EVERYWHERE}; "
+                       "the similarity threshold changes with the next derivation (semantic_eval --split --apply)"),
     "verify_share": ("verified share", f"applies to the next semantic hits {_EVERYWHERE}"),
     "lock_timeout_seconds": ("single-flight wait", f"applies to the next misses {_EVERYWHERE}"),
     "stale_seconds": ("stale window", f"applies to answers stored from now on {_EVERYWHERE}; answers stored "
@@ -51,3 +51,11 @@ def policy_change_summary(*, layer: str, before: dict, after: CachePolicy) -> li
         if field in before and old != new:
             sentences.append(f"{_LAYER_NAMES[layer]} {label} {_shown(field, old)} → {_shown(field, new)}: {effect}.")
     return sentences
+
+
+def budget_floor_summary(*, floor: float | None) -> str:
+    """What the verified hits now set, after a budget edit or a deleted verdict."""
+    if floor is None:
+        return "Semantic budget floor: none, the verified hits do not show the budget broken."
+    return (f"Semantic budget floor {floor:.2f}: the verified hits show the budget broken at or below it, so semantic "
+            f"hits are served only above it, {_EVERYWHERE}.")

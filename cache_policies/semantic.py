@@ -339,6 +339,8 @@ def guard_checks(
     yield _at_least("similarity", candidate.similarity, policy.similarity_threshold)
     if candidate.refused_up_to is not None:
         yield _verified_neighbourhood(candidate)
+    if policy.budget_floor is not None:
+        yield _within_budget(candidate, policy)
     if policy.guard_min_overlap > 0:
         overlap = retrieval_agreement(cached_document_ids=entry.document_ids, passages=passages)
         yield _at_least("retrieval", overlap, policy.guard_min_overlap)
@@ -371,6 +373,13 @@ def _alignment_check(
                           " (in the knowledge base's domain)")
     alignment = word_alignment(question=question, cached_question=candidate.entry.question, word_vectors=word_vectors)
     return _at_least("alignment", alignment, policy.guard_min_alignment)
+
+
+def _within_budget(candidate: Candidate, policy: Policy) -> GuardCheck:
+    """While the verified hits show the wrong-answer budget broken, only hits above their floor are served."""
+    passed = candidate.similarity > policy.budget_floor + REFUSAL_TOLERANCE
+    return GuardCheck("budget", passed, f"{candidate.similarity:.2f} {'>' if passed else '<='} {policy.budget_floor:.2f}, "
+                      f"at or below which verified hits break the {policy.max_wrong_rate:.1%} budget")
 
 
 def _verified_neighbourhood(candidate: Candidate) -> GuardCheck:

@@ -1,7 +1,9 @@
 """Operator actions on the cache: the admin, the cache_purge command and the purge API call these."""
 
+from django.db import transaction
+
 from cache_policies import freshness, keys, layers, redis_client
-from cache_policies.calibration import Derived
+from cache_policies.calibration import Derived, budget_floor
 from cache_policies.models import (
     Action, CachedQuestion, CachePolicy, Event, InvalidationRule, Layer, SemanticVerdict, Verdict,
 )
@@ -94,4 +96,26 @@ def semantic_verdict_record(
     )
     if verdict == Verdict.WRONG:
         question_purge(question=question)
+    semantic_budget_floor_update()
     return row
+
+
+def semantic_budget_floor(*, max_wrong_rate: float) -> float | None:
+    """The serving floor the verdicts stored now set for a budget (calibration.budget_floor)."""
+    verdicts = SemanticVerdict.objects.values_list("similarity", "verdict")
+    return budget_floor(verdicts=[(s, v == Verdict.WRONG) for s, v in verdicts], max_wrong_rate=max_wrong_rate)
+
+
+def semantic_budget_floor_update() -> float | None:
+    """Set the semantic policy's budget floor from the verdicts (after one is stored or deleted); every worker
+    reads it within a second. The policy row is the truth: a Redis that lost the stamp still learns it
+    through the change ledger."""
+    with transaction.atomic():
+        policy = CachePolicy.objects.select_for_update().filter(layer=Layer.SEMANTIC).first()
+        if policy is None:  # a migration keeps the row; without it nothing is served semantically
+            return None
+        floor = semantic_budget_floor(max_wrong_rate=policy.max_wrong_rate)
+        if floor != policy.budget_floor:
+            policy.budget_floor = floor
+            policy.save(update_fields=["budget_floor", "updated_at"])
+    return floor

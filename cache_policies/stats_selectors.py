@@ -212,14 +212,15 @@ def question_texts(*, digests: list[str]) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class VerifiedRate:
-    """The wrong share of the verified semantic hits, its Wilson 95 % interval (0-1 with none verified), and the
-    operator's budget it is measured against."""
+    """The wrong share of the verified semantic hits, its Wilson 95 % interval (0-1 with none verified), the
+    operator's budget it is measured against, and the floor the verdicts set (services.semantic_budget_floor_update)."""
 
     verified: int
     wrong: int
     low: float
     high: float
     budget: float
+    floor: float | None = None  # the similarity semantic hits are served above while the verdicts show the budget broken
 
     @property
     def verdict(self) -> str:
@@ -241,12 +242,12 @@ def semantic_verified_rate() -> VerifiedRate | None:
     """Every verdict so far (qa/verification.py writes them); None with the database down."""
     try:
         counts = SemanticVerdict.objects.aggregate(verified=Count("id"), wrong=Count("id", filter=Q(verdict=Verdict.WRONG)))
-        budget = CachePolicy.objects.filter(layer=Layer.SEMANTIC).values_list("max_wrong_rate", flat=True).first()
+        budget, floor = CachePolicy.objects.filter(layer=Layer.SEMANTIC).values_list(
+            "max_wrong_rate", "budget_floor").first() or (0.0, None)
     except DatabaseError:
         return None
     low, high = wilson_interval(hits=counts["wrong"], n=counts["verified"])
-    return VerifiedRate(verified=counts["verified"], wrong=counts["wrong"], low=low, high=high,
-                        budget=budget if budget is not None else 0.0)
+    return VerifiedRate(verified=counts["verified"], wrong=counts["wrong"], low=low, high=high, budget=budget, floor=floor)
 
 
 def stats_overview(*, minutes: int = 60, hours: int = 24, now: float | None = None) -> StatsOverview:

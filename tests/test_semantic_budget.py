@@ -127,5 +127,5 @@ def test_it_edits_the_budget_in_the_admin_and_says_what_it_does(admin_client):
     form, page, policy = semantic_policy_edit(admin_client, similarity_threshold=0.5, max_wrong_rate=0.02)
 
     assert 'name="max_wrong_rate"' in form and "0.60 derived from 5 labelled pairs" in form
-    assert "Semantic wrong-answer budget 1.0% → 2.0%: kept for the next derivation" in page
+    assert "Semantic wrong-answer budget 1.0% → 2.0%: the budget floor is set again from the verified hits" in page
     assert (policy.max_wrong_rate, policy.similarity_threshold, policy.threshold_derivation) == (0.02, 0.5, "")

@@ -10,6 +10,7 @@ from django_tasks import default_task_backend
 from cache_policies import semantic
 from cache_policies.models import CachedQuestion, CachePolicy, SemanticVerdict, Verdict
 from cache_policies.policies import Policy, policies_changed
+from cache_policies.services import semantic_budget_floor_update
 from cache_policies.verification import sources_agree, verdict_decide, verification_due
 from qa.pipeline import question_answer
 from tests.conftest import defaults_create, semantic_policy_edit
@@ -152,6 +153,7 @@ def _verdicts(*, same: int, wrong: int) -> None:
 def test_the_stats_show_the_wrong_rate_with_its_interval_beside_the_budget(admin_client):
     CachePolicy.objects.update_or_create(layer="semantic", defaults={"max_wrong_rate": 0.01})
     _verdicts(same=9, wrong=1)
+    semantic_budget_floor_update()  # what the verification job does after each verdict
 
     page = admin_client.get("/stats/").content.decode()
 
@@ -159,9 +161,10 @@ def test_the_stats_show_the_wrong_rate_with_its_interval_beside_the_budget(admin
     assert "10.0 % (1 of 10 verified)" in page
     assert "1.8–40.4 %" in page
     assert "1.0 %: over the budget" in page, "even the interval's low end is above 1 %"
+    assert "served only above similarity 0.80" in page, "all ten at 0.8: above it, none verified wrong"
     verified = admin_client.get("/api/stats").json()["verified"]
     assert verified == {"verified": 10, "wrong": 1, "interval": pytest.approx([0.0179, 0.4042], abs=1e-4),
-                        "budget": 0.01, "verdict": "over the budget"}
+                        "budget": 0.01, "verdict": "over the budget", "floor": pytest.approx(0.8)}
 
 
 def test_the_stats_page_says_when_nothing_was_verified(admin_client):
