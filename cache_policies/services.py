@@ -90,13 +90,15 @@ def semantic_verdict_record(
     neighbourhood, and the served question's own entries (its alias of the wrong answer) are purged, through the
     change ledger, so a Redis that missed the delete still never serves the alias."""
     verdict = verdict_decide(sources_agree=sources_agree, answer_similarity=answer_similarity)
-    row = SemanticVerdict.objects.create(
-        question=question[:2000], cached_question=cached_question, response_key=response_key,
-        similarity=similarity, answer_similarity=answer_similarity, sources_agree=sources_agree, verdict=verdict,
-    )
+    # The verdict and the floor it sets land together: a job retried after the floor failed records it once.
+    with transaction.atomic():
+        row = SemanticVerdict.objects.create(
+            question=question[:2000], cached_question=cached_question, response_key=response_key,
+            similarity=similarity, answer_similarity=answer_similarity, sources_agree=sources_agree, verdict=verdict,
+        )
+        semantic_budget_floor_update()
     if verdict == Verdict.WRONG:
         question_purge(question=question)
-    semantic_budget_floor_update()
     return row
 
 
