@@ -5,6 +5,8 @@ on labelled pairs, is within the budget: a handful of lucky pairs cannot prove a
 """
 
 import math
+from bisect import bisect_right
+from itertools import accumulate
 from dataclasses import dataclass
 
 Z95 = 1.959964
@@ -70,9 +72,14 @@ def budget_floor(*, verdicts: list[tuple[float, bool]], max_wrong_rate: float) -
     cache serves more wrong answers than it may. The floor is then the lowest similarity of a wrong hit above
     which the hits verified no longer prove it; just above the highest wrong one, no verdict is wrong at all.
     """
+    ordered = sorted(verdicts)  # by similarity: the verdicts above any similarity are a tail, counted once
+    similarities = [similarity for similarity, _ in ordered]
+    wrong_before = [0, *accumulate(wrong for _, wrong in ordered)]  # wrong ones among the first i
+
     def broken(above: float) -> bool:
-        kept = [wrong for similarity, wrong in verdicts if similarity > above]
-        return wilson_interval(hits=sum(kept), n=len(kept))[0] > max_wrong_rate if kept else False
+        first = bisect_right(similarities, above)
+        kept = len(ordered) - first
+        return kept > 0 and wilson_interval(hits=wrong_before[-1] - wrong_before[first], n=kept)[0] > max_wrong_rate
 
     if not broken(-1.0):
         return None

@@ -375,19 +375,22 @@ def _alignment_check(
     return _at_least("alignment", alignment, policy.guard_min_alignment)
 
 
+def _above(name: str, similarity: float, floor: float, why: str) -> GuardCheck:
+    """A similarity that must be above a floor verified hits set (at it, within tolerance, is refused)."""
+    passed = similarity > floor + REFUSAL_TOLERANCE
+    return GuardCheck(name, passed, f"{similarity:.2f} {'>' if passed else '<='} {floor:.2f}, {why}")
+
+
 def _within_budget(candidate: Candidate, policy: Policy) -> GuardCheck:
     """While the verified hits show the wrong-answer budget broken, only hits above their floor are served."""
-    passed = candidate.similarity > policy.budget_floor + REFUSAL_TOLERANCE
-    return GuardCheck("budget", passed, f"{candidate.similarity:.2f} {'>' if passed else '<='} {policy.budget_floor:.2f}, "
-                      f"at or below which verified hits break the {policy.max_wrong_rate:.1%} budget")
+    return _above("budget", candidate.similarity, policy.budget_floor,
+                  f"at or below which verified hits break the {policy.max_wrong_rate:.1%} budget")
 
 
 def _verified_neighbourhood(candidate: Candidate) -> GuardCheck:
     """vCache's per-entry threshold: once the entry was found wrong for a question at similarity s, it is refused
     to every question at most s similar to it (as far from it or farther); nearer ones are still served."""
-    passed = candidate.similarity > candidate.refused_up_to + REFUSAL_TOLERANCE
-    return GuardCheck("verified", passed, f"{candidate.similarity:.2f} {'>' if passed else '<='} "
-                      f"{candidate.refused_up_to:.2f}, where it was served wrongly")
+    return _above("verified", candidate.similarity, candidate.refused_up_to, "where it was served wrongly")
 
 
 def guard_rejection(
