@@ -77,7 +77,9 @@ _HELP = {
         "guard_min_overlap": "The share of the cached answer's sources the new question must also retrieve "
         "(0 turns this check off).",
         "guard_contrast": "Refuse a cached answer when the questions differ in a negation, a number, an "
-        "operator or one swapped word ('uppercase' vs 'lowercase').",
+        "operator or one swapped word ('uppercase' vs 'lowercase'), swap opposites ('and' vs 'or'), run the other "
+        "way ('Celsius to Fahrenheit' vs 'Fahrenheit to Celsius') or one adds a narrowing qualifier ('slicing' vs "
+        "'slicing with a negative step').",
         "guard_min_evidence": "How well the sentence that best answers one question must answer the other, "
         "relative to its own best (0 turns this check off).",
         "guard_min_alignment": "How well every content word of one question must be matched by some word of the "

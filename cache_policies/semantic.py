@@ -5,15 +5,15 @@ Cosine similarity alone serves wrong answers to questions that differ by one wor
 ("<<" vs ">>", "dict" vs "set", "not"), so a candidate must also pass, cheapest first:
   - retrieval agreement: the new question retrieves most of the cached answer's top documents,
     and one question's best chunk is among the other's top chunks;
-  - a contrast check: no difference in negations, numbers, operators, dunder names, quoted code,
-    and no one-slot swap of a content word ("uppercase" vs "lowercase");
+  - a contrast check (`contrast.py`): no difference in negations, numbers, operators, dunder names, quoted
+    code, no one-slot swap of a content word ("uppercase" vs "lowercase") or of opposites ("and" vs "or"),
+    no reversed direction and no narrowing qualifier;
   - evidence agreement: within the chunks both questions retrieved, the sentence that best answers
     one question must answer the other almost as well as its own best sentence does;
   - word alignment: every content word of each question has a counterpart in the other, by contextual
     word vectors ("several" has none in "raise a new exception", "multiple" has).
 """
 
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 from django.utils import timezone
 
+from cache_policies.contrast import content_words, contrast_conflict, same_word
 from cache_policies.models import CachedQuestion, SemanticVerdict, Verdict
 from cache_policies.pgvector_binary import binary_cursor
 from cache_policies.policies import Policy
@@ -33,34 +34,6 @@ AGREEMENT_DEPTH = 3
 # The wrongly served question embedded again lands within float32 noise of where it was found wrong.
 REFUSAL_TOLERANCE = 1e-4
 
-_NEGATIONS = {"not", "no", "never", "without", "cannot", "can't", "don't", "doesn't", "isn't", "aren't", "won't", "nor"}
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)*(?![\w])")
-_OPERATOR = re.compile(r"<<=?|>>=?|\*\*=?|//=?|[<>!=]=|:=|->|[-+*/%@&|^~<>]=?")
-_DUNDER = re.compile(r"__\w+__")
-# "keyword-only", "less-than": a hyphen inside a word is not the minus operator.
-_HYPHENATED = re.compile(r"(?<=[a-z])-(?=[a-z])")
-_QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"|`([^`]+)`")
-_WORD = re.compile(r"[a-z][a-z']*")
-TERM = re.compile(r"[a-z_][a-z0-9_]*")  # a word, as every check reads it
-# English function words and the words questions are framed with ("how do I write...", "what does
-# ... mean"): they carry no topic, so a paraphrase may add or drop them freely.
-_STOPWORDS = frozenset("""
-a about above after again against all also am an and any are as at be because been before being below between
-both but by can could did do does doing down during each either few for from further had has have having he her
-here hers him his how i if in into is it its itself just me more most my of off on once only or other our out over
-own same she should so some such than that the their them then there these they this those through to too under
-until up very was we were what when where whether which while who whom why will with would you your yours
-what's how's i'd i'm there's let's explain mean means meaning work works working happen happens happened use used
-using way python write make get gets want need tell thing things kind kinds example purpose syntax
-""".split())
-# A Python keyword that is also an English word ("with", "in", "is") is a topic when it is named as one.
-_KEYWORD_TERM = re.compile(r"\b(\w+)\s+(?:statement|operator|clause|keyword|expression|loop|block)s?\b")
-# Keywords that are no English word: beside one, a keyword that is ("for", "with", "from", "as") is code too,
-# so "async for" / "async with" and "yield" / "yield from" differ in a content word.
-_CODE_COMPANIONS = frozenset("for with from as if else while".split())
-_CODE_ONLY_KEYWORDS = frozenset(
-    "async await yield import lambda nonlocal global del elif assert except finally raise def".split()
-)
 
 
 class Retrieved(Protocol):
@@ -164,95 +137,6 @@ class Candidate:
     refused_up_to: float | None = None
 
 
-def contrast_features(question: str) -> dict[str, frozenset[str]]:
-    """The parts of a question that change its meaning while barely moving its embedding."""
-    text = question.lower()
-    code = " ".join(next(g for g in m.groups() if g) for m in _QUOTED.finditer(text))
-    prose = _QUOTED.sub(" ", text)
-    return {
-        "negation": frozenset(w for w in _WORD.findall(prose) if w in _NEGATIONS or w.endswith("n't")),
-        "number": frozenset(_NUMBER.findall(prose)),
-        "operator": frozenset(_OPERATOR.findall(_HYPHENATED.sub(" ", _DUNDER.sub(" ", prose)))),
-        "dunder": frozenset(_DUNDER.findall(text)),
-        "code": frozenset(code.split()),
-    }
-
-
-def _stem(word: str) -> str:
-    for suffix in ("ations", "ation", "ings", "ing", "ies", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
-
-
-def _same_word(a: str, b: str) -> bool:
-    """Inflections and abbreviations count as the same word: "strings"/"string", "dict"/"dictionary"."""
-    a, b = _stem(a), _stem(b)
-    return a == b or (min(len(a), len(b)) >= 4 and (a.startswith(b) or b.startswith(a)))
-
-
-def _tokens(question: str) -> list[str]:
-    return list(dict.fromkeys(TERM.findall(question.lower())))
-
-
-def _keywords_beside_code(text: str) -> set[str]:
-    # One-letter names ("import x as y") are placeholders: the keywords around them are still neighbours.
-    words = [w for w in TERM.findall(text) if len(w) > 1]
-    return {
-        w for i, w in enumerate(words) if w in _CODE_COMPANIONS
-        and any(n in _CODE_ONLY_KEYWORDS for n in words[max(0, i - 1):i + 2] if n != w)
-    }
-
-
-def content_words(question: str) -> list[str]:
-    """The words that name what a question is about, in order, without function or framing words."""
-    text = question.lower()
-    named = set(_KEYWORD_TERM.findall(text)) | {w for m in _QUOTED.finditer(text) for w in TERM.findall(m.group(0))}
-    named |= _keywords_beside_code(text)
-    return [w for w in _tokens(text) if len(w) > 1 and (w not in _STOPWORDS or w in named)]
-
-
-def _unmatched(words: list[str], others: list[str]) -> list[str]:
-    return [w for w in words if not any(_same_word(w, o) for o in others)]
-
-
-def slot_swap(a: str, b: str) -> bool:
-    """Whether the questions are the same sentence but for a word or two, one of them a content word.
-
-    A near-copy that changes one word asks about that word ("uppercase" vs "lowercase", "true" vs
-    "false", "starts" vs "ends"), and word embeddings rate such antonyms as close as synonyms, so a
-    swap is refused whatever the words. Real paraphrases reword more than two words.
-    """
-    ta, tb = _tokens(a), _tokens(b)
-    only_a, only_b = _unmatched(ta, tb), _unmatched(tb, ta)
-    fewer, more = sorted((len(only_a), len(only_b)))
-    # One or two words swapped, or one word replaced by a short phrase ("step" -> "negative start index").
-    if not (1 <= more <= 2 or (fewer <= 1 and more == 3)):
-        return False
-    shared = [w for w in content_words(a) if w not in only_a]
-    changed = set(only_a + only_b) & set(content_words(a) + content_words(b))
-    return bool(shared) and bool(changed)
-
-
-def contrast_conflict(a: str, b: str) -> str | None:
-    """The name of the first feature on which the questions disagree, or None.
-
-    Negations must match exactly (one side negated is the classic false hit). The other
-    features conflict only when both questions state one and they differ: "What is the
-    result of x << n?" may paraphrase "What does the left shift operator do?", but not
-    "What is the result of x >> n?".
-    """
-    fa, fb = contrast_features(a), contrast_features(b)
-    if fa["negation"] != fb["negation"]:
-        return "negation"
-    for name in ("number", "operator", "dunder", "code"):
-        if fa[name] and fb[name] and fa[name] != fb[name]:
-            return name
-    if slot_swap(a, b):
-        return "content"
-    return None
-
-
 def retrieval_agreement(*, cached_document_ids: list[int], passages: list[Retrieved]) -> float:
     """Share of the cached answer's top documents that the new question also retrieves."""
     top = list(dict.fromkeys(cached_document_ids))[:AGREEMENT_DEPTH]
@@ -307,7 +191,7 @@ def word_alignment(*, question: str, cached_question: str, word_vectors: WordVec
     words, cached_words = content_words(question), content_words(cached_question)
     if not words or not cached_words:
         return 1.0  # nothing to align: the contrast checks decide
-    same = np.array([[_same_word(w, c) for c in cached_words] for w in words], dtype=bool)
+    same = np.array([[same_word(w, c) for c in cached_words] for w in words], dtype=bool)
     if same.any(axis=1).all() and same.any(axis=0).all():
         return 1.0  # the same words, reordered or inflected: no need to run the model
     similarity = word_vectors(question=question, words=words) @ word_vectors(question=cached_question, words=cached_words).T
@@ -317,7 +201,7 @@ def word_alignment(*, question: str, cached_question: str, word_vectors: WordVec
 
 @dataclass(frozen=True)
 class GuardCheck:
-    name: str  # what a refusal is reported as: similarity, retrieval, negation, number, ..., evidence, alignment
+    name: str  # what a refusal is reported as: similarity, retrieval, negation, number, ..., narrower, evidence, alignment
     passed: bool
     detail: str  # the numbers, e.g. "0.67 >= 0.30"
 

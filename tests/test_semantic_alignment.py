@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench.evaluation import Pair, pair_evaluate
-from cache_policies import keys, semantic
+from cache_policies import contrast, keys, semantic
 from cache_policies.models import CachedQuestion, CachePolicy
 from cache_policies.policies import Policy, policies_changed
 from qa.providers.word_vectors import word_vectors
@@ -84,10 +84,10 @@ def test_it_skips_the_alignment_check_at_zero():
 
 
 def test_it_reads_a_keyword_beside_a_code_keyword_as_content():
-    assert semantic.content_words("What does async for do?") == ["async", "for"]
-    assert semantic.content_words("What is a lambda expression?") == ["lambda", "expression"]
-    assert semantic.contrast_conflict("What does yield do?", "What does yield from do?") == "content"
-    assert semantic.contrast_conflict("What does import x as y do?", "What does from x import y do?") == "content"
+    assert contrast.content_words("What does async for do?") == ["async", "for"]
+    assert contrast.content_words("What is a lambda expression?") == ["lambda", "expression"]
+    assert contrast.contrast_conflict("What does yield do?", "What does yield from do?") == "content"
+    assert contrast.contrast_conflict("What does import x as y do?", "What does from x import y do?") == "content"
 
 
 @pytest.mark.redis

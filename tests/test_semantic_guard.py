@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from pydoc_data.topics import topics
 
-from cache_policies import semantic
+from cache_policies import contrast, semantic
 from bench.evaluation import Pair, PairOutcome, hit_rates, pair_evaluate, threshold_recommend, threshold_sweep
 from cache_policies.models import CachedQuestion, CachePolicy
 from cache_policies.policies import Policy, policies_changed
@@ -24,7 +24,7 @@ def candidate(question: str, *, similarity: float, chunk_ids: list[int], documen
 
 
 def test_it_extracts_the_features_that_flip_a_meaning():
-    features = semantic.contrast_features("Why is x << 2 not the same as `a.b`?")
+    features = contrast.contrast_features("Why is x << 2 not the same as `a.b`?")
 
     assert features["negation"] == {"not"}
     assert features["number"] == {"2"}
@@ -33,27 +33,47 @@ def test_it_extracts_the_features_that_flip_a_meaning():
 
 
 def test_it_does_not_read_a_hyphenated_word_as_minus():
-    assert semantic.contrast_features("What are keyword-only arguments?")["operator"] == frozenset()
-    assert semantic.contrast_conflict("What are keyword-only arguments?", "What does a bare * in a def do?") is None
+    assert contrast.contrast_features("What are keyword-only arguments?")["operator"] == frozenset()
+    assert contrast.contrast_conflict("What are keyword-only arguments?", "What does a bare * in a def do?") is None
 
 
 def test_it_names_the_feature_that_differs():
-    assert semantic.contrast_conflict("What does break do?", "What does break not do?") == "negation"
-    assert semantic.contrast_conflict("What is x << n?", "What is x >> n?") == "operator"
-    assert semantic.contrast_conflict("What is __getattr__ for?", "What is __setattr__ for?") == "dunder"
-    assert semantic.contrast_conflict("What does 2 ** 10 return?", "What does 2 ** 3 return?") == "number"
+    assert contrast.contrast_conflict("What does break do?", "What does break not do?") == "negation"
+    assert contrast.contrast_conflict("What is x << n?", "What is x >> n?") == "operator"
+    assert contrast.contrast_conflict("What is __getattr__ for?", "What is __setattr__ for?") == "dunder"
+    assert contrast.contrast_conflict("What does 2 ** 10 return?", "What does 2 ** 3 return?") == "number"
 
 
 def test_it_keeps_only_content_words_and_keywords_named_as_such():
-    assert semantic.content_words("What does the with statement do?") == ["with", "statement"]
-    assert semantic.content_words("How do I loop with an index?") == ["loop", "index"]
+    assert contrast.content_words("What does the with statement do?") == ["with", "statement"]
+    assert contrast.content_words("How do I loop with an index?") == ["loop", "index"]
 
 
 def test_it_sees_a_one_word_swap_but_not_a_rewording():
-    assert semantic.slot_swap("How do I convert a string to uppercase?", "How do I convert a string to lowercase?")
-    assert semantic.slot_swap("How does slicing with a step work?", "How does slicing with a negative start index work?")
-    assert not semantic.slot_swap("What is a generator?", "Explain what Python generators are.")
-    assert not semantic.slot_swap("How do I iterate over a dict?", "How do I iterate over dictionaries?")
+    assert contrast.slot_swap("How do I convert a string to uppercase?", "How do I convert a string to lowercase?")
+    assert contrast.slot_swap("How does slicing with a step work?", "How does slicing with a negative start index work?")
+    assert not contrast.slot_swap("What is a generator?", "Explain what Python generators are.")
+    assert not contrast.slot_swap("How do I iterate over a dict?", "How do I iterate over dictionaries?")
+
+
+def test_it_sees_opposites_swapped_in_a_near_copy():
+    assert contrast.contrast_conflict("How does bitwise and work?", "How does bitwise or work?") == "opposite"
+    assert contrast.contrast_conflict("How do I warm up before running?", "How do I cool down after running?") == "opposite"
+    assert contrast.contrast_conflict("How does bitwise and work?", "What does bitwise and do?") is None
+
+
+def test_it_sees_the_same_words_in_the_other_direction():
+    assert contrast.contrast_conflict("How do I convert Celsius to Fahrenheit?", "How do I convert Fahrenheit to Celsius?") == "direction"
+    assert contrast.contrast_conflict("Is a list faster than a tuple?", "Is a tuple faster than a list?") == "direction"
+    # No direction in "and"; the same direction, worded otherwise, is no conflict.
+    assert contrast.contrast_conflict("How do a list and a tuple differ?", "How do a tuple and a list differ?") is None
+    assert contrast.contrast_conflict("What is the formula from Celsius to Fahrenheit?", "How do I convert Celsius to Fahrenheit?") is None
+
+
+def test_it_sees_a_qualifier_that_narrows_the_question():
+    assert contrast.contrast_conflict("How does slicing work?", "How does slicing with a negative step work?") == "narrower"
+    assert contrast.contrast_conflict("How do I define a class?", "How do I define a class in Python?") is None
+    assert contrast.contrast_conflict("How do I define a class?", "How do I define a class when using Python?") is None
 
 
 def test_it_refuses_a_one_word_contrast_that_retrieves_the_same_chunks():

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from cache_policies.semantic import TERM
+from cache_policies.contrast import TERM
 from qa.providers import local_embedder
 
 
