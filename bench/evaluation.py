@@ -19,7 +19,7 @@ from cache_policies.calibration import Decision, wilson_interval
 from cache_policies.models import CachedQuestion, Layer, Outcome
 from cache_policies.policies import policy_for
 from cache_policies.services import question_purge
-from qa import retrieval
+from qa import local_space
 from qa.pipeline import question_answer
 from qa.providers import embedder
 from qa.providers.word_vectors import word_vectors
@@ -85,8 +85,10 @@ def _guard_verdict(*, pair: Pair) -> tuple[float, str | None]:
     entry = CachedQuestion.objects.filter(question=keys.normalize_text(pair.a)).order_by("-created_at").first()
     if entry is None:
         return 0.0, "not_cached"
-    vector = embedder().embed([keys.normalize_text(pair.b)])[0]
-    passages = retrieval.chunk_search(embedding=vector, k=settings.RETRIEVAL_TOP_K)
+    # The live lookup's own view of b: MiniLM's vector and the passages the pipeline's retrieval ranks (its pool
+    # and rerank), not the bare nearest chunks, which decide another way for a fifth of the pairs.
+    view = local_space.question_view(question=pair.b, emb=embedder())
+    vector, passages = view.embedding, view.passages
     similarity = float(np.dot(vector, np.asarray(entry.embedding)))
     policy = replace(policy_for(Layer.SEMANTIC), similarity_threshold=0.0)
     candidate = semantic.Candidate(entry=entry, similarity=similarity)

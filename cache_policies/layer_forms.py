@@ -17,7 +17,7 @@ _FIELDSETS = {
         ("Matching", {"fields": ("layer", "enabled", "scope", "similarity_threshold")}),
         ("Wrong-answer budget", {"fields": ("max_wrong_rate", "budget_floor", "threshold_derivation", "verify_share")}),
         ("False-hit guard", {"fields": ("guard_min_overlap", "guard_contrast", "guard_min_evidence", "guard_min_alignment",
-                                         "guard_alignment_below")}),
+                                         "guard_alignment_below", "guard_off_topic_similarity")}),
         _NAMESPACE,
     ),
 }
@@ -86,9 +86,13 @@ _HELP = {
         "other (local MiniLM word vectors, read in context): 'catch several exceptions' is refused for 'raise a "
         "new exception', 'catch multiple exceptions' is served. Higher refuses more, rewordings too (0 turns "
         "this check off).",
-        "guard_alignment_below": "Word alignment is asked only of questions off the knowledge base's topics: those "
-        "whose best retrieved passage scores below this. There, sources agree by chance and prove nothing; in the "
-        "domain the sources and evidence checks decide. 1 asks it of every question.",
+        "guard_alignment_below": "A question whose best retrieved passage scores below this is off the knowledge "
+        "base's topics. There, sources agree by chance and prove nothing, so word alignment and the off-topic "
+        "similarity decide instead of the sources and evidence checks; in the domain those two decide. 1 treats "
+        "every question as off-topic.",
+        "guard_off_topic_similarity": "The similarity a cached question must reach for an off-topic question "
+        "(above). General paraphrases ('Why is the sky blue?' / 'What makes the sky look blue?') score 0.8-1.0; "
+        "lower serves more rewordings and more wrong answers.",
         "namespace_version": "Part of every semantic key: raising it forgets every cached question at once.",
     },
 }

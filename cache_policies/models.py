@@ -76,6 +76,14 @@ class CachePolicy(models.Model):
         help_text="Semantic layer: the word-alignment check applies when the knowledge base's best passage for "
         "the new question scores below this, i.e. off the knowledge base's topics (1 applies it to every question).",
     )
+    # 0.75 is tuned on the tune half of semantic_pairs.jsonl (see README, "Off the knowledge base's topics"): the
+    # general-domain paraphrases there score 0.76-0.99, the wrong pairs no contrast check names at most 0.69.
+    guard_off_topic_similarity = models.FloatField(
+        default=0.75, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Semantic layer: the similarity a cached question must reach when the new question is off the "
+        "knowledge base's topics (its best passage scores below the word-alignment cut). There the sources and "
+        "evidence checks are not asked: the passages answer neither question.",
+    )
     max_wrong_rate = models.FloatField(
         default=0.01, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Semantic layer: the share of served semantic hits allowed to be wrong. semantic_eval --split "

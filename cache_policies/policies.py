@@ -29,7 +29,8 @@ class Policy:
     lock_timeout_seconds: float
     stale_seconds: int = 0
     guard_min_alignment: float = 0.0
-    guard_alignment_below: float = 1.0
+    guard_alignment_below: float = 0.0  # no question is off-topic unless the policy says so
+    guard_off_topic_similarity: float = 0.0
     verify_share: float = 0.0
     max_wrong_rate: float = 1.0
     budget_floor: float | None = None
@@ -61,7 +62,7 @@ def _load() -> dict[str, Policy]:
             namespace_version=p.namespace_version, similarity_threshold=p.similarity_threshold,
             guard_min_overlap=p.guard_min_overlap, guard_contrast=p.guard_contrast,
             guard_min_evidence=p.guard_min_evidence, guard_min_alignment=p.guard_min_alignment,
-            guard_alignment_below=p.guard_alignment_below,
+            guard_alignment_below=p.guard_alignment_below, guard_off_topic_similarity=p.guard_off_topic_similarity,
             lock_timeout_seconds=p.lock_timeout_seconds, stale_seconds=p.stale_seconds, verify_share=p.verify_share,
             max_wrong_rate=p.max_wrong_rate, budget_floor=p.budget_floor,
         )

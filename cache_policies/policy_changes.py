@@ -17,7 +17,8 @@ _EFFECTS = {
     "guard_contrast": ("guard: contrast check", f"applies to the next lookups {_EVERYWHERE}"),
     "guard_min_evidence": ("guard: evidence agreement", f"applies to the next lookups {_EVERYWHERE}"),
     "guard_min_alignment": ("guard: word alignment", f"applies to the next lookups {_EVERYWHERE}"),
-    "guard_alignment_below": ("guard: word alignment below passage score", f"applies to the next lookups {_EVERYWHERE}"),
+    "guard_alignment_below": ("guard: off-topic below passage score", f"applies to the next lookups {_EVERYWHERE}"),
+    "guard_off_topic_similarity": ("guard: off-topic similarity", f"applies to the next lookups {_EVERYWHERE}"),
     "max_wrong_rate": ("wrong-answer budget", f"the budget floor is set again from the verified hits {_EVERYWHERE}; "
                        "the similarity threshold changes with the next derivation (semantic_eval --split --apply)"),
     "verify_share": ("verified share", f"applies to the next semantic hits {_EVERYWHERE}"),

@@ -10,8 +10,10 @@ Cosine similarity alone serves wrong answers to questions that differ by one wor
     no reversed direction and no narrowing qualifier;
   - evidence agreement: within the chunks both questions retrieved, the sentence that best answers
     one question must answer the other almost as well as its own best sentence does;
-  - word alignment: every content word of each question has a counterpart in the other, by contextual
-    word vectors ("several" has none in "raise a new exception", "multiple" has).
+  - off the knowledge base's topics (its best passage for the new question scores low), where retrieval
+    agreement and evidence mean nothing, those two are not asked; a stricter similarity and word alignment
+    are: every content word of each question has a counterpart in the other, by contextual word vectors
+    ("several" has none in "raise a new exception", "multiple" has).
 """
 
 import time
@@ -217,6 +219,9 @@ def guard_checks(
 ) -> Iterator[GuardCheck]:
     """Each check the policy turns on, cheapest first, computed only when asked for.
 
+    In the knowledge base's domain, the sources and evidence checks tell paraphrases from near-misses. Off its
+    topics (the new question's best passage scores below guard_alignment_below), the passages retrieved answer
+    neither question and agree or differ by chance, so a stricter similarity and word alignment decide instead.
     `embedding` is the new question's vector (the caller has it; embedding again would cost ~10 ms).
     """
     entry = candidate.entry
@@ -225,7 +230,11 @@ def guard_checks(
         yield _verified_neighbourhood(candidate)
     if policy.budget_floor is not None:
         yield _within_budget(candidate, policy)
-    if policy.guard_min_overlap > 0:
+    best = max((p.score for p in passages), default=0.0)
+    off_topic = best < policy.guard_alignment_below
+    if off_topic:
+        yield _at_least("off-topic", candidate.similarity, policy.guard_off_topic_similarity)
+    if policy.guard_min_overlap > 0 and not off_topic:
         overlap = retrieval_agreement(cached_document_ids=entry.document_ids, passages=passages)
         yield _at_least("retrieval", overlap, policy.guard_min_overlap)
         shared = top_chunk_shared(cached_chunk_ids=entry.chunk_ids, passages=passages)
@@ -233,25 +242,24 @@ def guard_checks(
     if policy.guard_contrast:
         conflict = contrast_conflict(question, entry.question)
         yield GuardCheck(conflict or "contrast", conflict is None, f"differ in {conflict}" if conflict else "no contrast")
-    if policy.guard_contrast and policy.guard_min_evidence > 0:
+    if policy.guard_contrast and policy.guard_min_evidence > 0 and not off_topic:
         agreement = evidence_agreement(
             cached_embedding=entry.embedding, cached_chunk_ids=entry.chunk_ids, embedding=embedding, passages=passages,
             sentence_vectors=sentence_vectors,
         )
         yield _at_least("evidence", agreement, policy.guard_min_evidence)
     if policy.guard_min_alignment > 0:
-        yield _alignment_check(candidate=candidate, question=question, passages=passages, policy=policy,
+        yield _alignment_check(candidate=candidate, question=question, best=best, policy=policy,
                                word_vectors=word_vectors)
 
 
 def _alignment_check(
-    *, candidate: Candidate, question: str, passages: list[Retrieved], policy: Policy, word_vectors: WordVectors,
+    *, candidate: Candidate, question: str, best: float, policy: Policy, word_vectors: WordVectors,
 ) -> GuardCheck:
     """Word alignment, asked where retrieval agreement shows nothing: the knowledge base has no passage close to
     the new question (an off-topic question retrieves some passages all the same, and two of them agree as
     easily as not). In the knowledge base's domain the retrieval and evidence checks already tell paraphrases
     from near-misses, and word alignment refused as many paraphrases there as wrong answers."""
-    best = max((p.score for p in passages), default=0.0)
     if best >= policy.guard_alignment_below:
         return GuardCheck("alignment", True, f"not asked: best passage {best:.2f} >= {policy.guard_alignment_below:.2f}"
                           " (in the knowledge base's domain)")

@@ -101,7 +101,8 @@ def semantic_policy_edit(admin_client, **changes) -> tuple:
     policy = CachePolicy.objects.get(layer="semantic")
     url = f"/admin/cache_policies/cachepolicy/{policy.pk}/change/"
     fields = ("enabled", "scope", "similarity_threshold", "max_wrong_rate", "guard_min_overlap", "guard_contrast",
-              "guard_min_evidence", "guard_min_alignment", "guard_alignment_below", "verify_share", "namespace_version")
+              "guard_min_evidence", "guard_min_alignment", "guard_alignment_below", "guard_off_topic_similarity",
+              "verify_share", "namespace_version")
     data = {field: changes.get(field, getattr(policy, field)) for field in fields}
     data = {field: "on" if value is True else value for field, value in data.items() if value is not False}
     form = admin_client.get(url).content.decode()

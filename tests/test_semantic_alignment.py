@@ -1,5 +1,6 @@
 """The guard's word alignment: a near-copy that changes the words that matter is refused, a paraphrase is not."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -14,8 +15,9 @@ from qa.services import chunk_sentence_vectors
 from tests.conftest import semantic_policy_edit
 from tests.test_semantic_guard import string_kb  # noqa: F401 (a fixture)
 
-# Only the similarity, contrast and alignment checks: retrieval and evidence are off.
-ALIGNED = Policy("semantic", True, 3600, "shared", 1, 0.35, 0.0, True, 0.0, 30.0, guard_min_alignment=0.30)
+# Only the similarity, contrast and alignment checks: every question is off-topic, so retrieval and evidence are not asked.
+ALIGNED = Policy("semantic", True, 3600, "shared", 1, 0.35, 0.0, True, 0.0, 30.0, guard_min_alignment=0.30,
+                 guard_alignment_below=1.0)
 CATCH = "How do I catch several exceptions in a single except clause?"
 RAISE = "How do I raise a new exception from inside an except clause?"  # a wrong hit the other checks let through
 PARAPHRASE = "How can one except clause catch multiple exceptions?"
@@ -28,13 +30,16 @@ class Retrieved:
     score: float
 
 
-def _checks(question: str, *, cached: str, policy: Policy, best_passage: float | None = None) -> list[semantic.GuardCheck]:
+def _checks(
+    question: str, *, cached: str, policy: Policy, best_passage: float | None = None,
+) -> Iterator[semantic.GuardCheck]:
+    """The guard's checks, computed as they are read (as the lookup does: the first refusal stops it)."""
     entry = CachedQuestion(question=keys.normalize_text(cached), chunk_ids=[], document_ids=[], embedding=[0.0] * 384)
     passages = [] if best_passage is None else [Retrieved(1, 1, best_passage), Retrieved(2, 1, best_passage / 2)]
-    return list(semantic.guard_checks(
+    return semantic.guard_checks(
         candidate=semantic.Candidate(entry=entry, similarity=0.9), question=question, passages=passages, policy=policy,
         embedding=np.zeros(384, dtype=np.float32), sentence_vectors=chunk_sentence_vectors, word_vectors=word_vectors,
-    ))
+    )
 
 
 def _rejection(question: str, *, cached: str, policy: Policy, best_passage: float | None = None) -> str | None:
@@ -79,6 +84,20 @@ def test_it_asks_for_alignment_only_where_the_knowledge_base_has_nothing_close()
     assert _rejection(RAISE, cached=CATCH, policy=replace(off_topic, guard_alignment_below=1.0), best_passage=0.62) == "alignment"
 
 
+def test_it_decides_an_off_topic_question_on_similarity_and_words_not_on_sources():
+    guarded = replace(ALIGNED, guard_alignment_below=0.35, guard_min_overlap=0.3, guard_min_evidence=0.78,
+                      guard_off_topic_similarity=0.75)
+    # The cached entry shares no source with the passages: in the domain that refuses it.
+    assert _rejection(PARAPHRASE, cached=CATCH, policy=guarded, best_passage=0.62) == "retrieval"
+    # Off the knowledge base's topics the sources are not asked; similarity (0.9 here) and alignment decide.
+    off_topic = list(_checks(PARAPHRASE, cached=CATCH, policy=guarded, best_passage=0.20))
+    assert [c.name for c in off_topic] == ["similarity", "off-topic", "contrast", "alignment"]
+    assert all(c.passed for c in off_topic)
+    assert _rejection(PARAPHRASE, cached=CATCH, policy=replace(guarded, guard_off_topic_similarity=0.95),
+                      best_passage=0.20) == "off-topic"
+    assert _rejection(RAISE, cached=CATCH, policy=guarded, best_passage=0.20) == "alignment"
+
+
 def test_it_skips_the_alignment_check_at_zero():
     assert _rejection(RAISE, cached=CATCH, policy=replace(ALIGNED, guard_min_alignment=0.0)) is None
 
@@ -105,6 +124,21 @@ def test_it_refuses_the_near_copy_through_the_live_layer_until_the_check_is_off(
 
     assert not refused.served and refused.rejection == "alignment"
     assert unguarded.served and unguarded.rejection is None
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_it_serves_a_general_paraphrase_the_knowledge_base_knows_nothing_about(string_kb):  # noqa: F811
+    # The string KB's passages answer neither question; they used to decide (and refuse) this pair.
+    CachePolicy.objects.filter(layer="semantic").update(guard_min_alignment=0.30, guard_alignment_below=0.35,
+                                                        guard_off_topic_similarity=0.75)
+    policies_changed()
+    served = pair_evaluate(pair=Pair("Why is the sky blue?", "What makes the sky look blue?", True))
+    different = pair_evaluate(pair=Pair("How do I convert Celsius to Fahrenheit?",
+                                        "How do I convert Fahrenheit to Celsius?", False))
+
+    assert served.served and served.rejection is None
+    assert not different.served and different.rejection == "direction"
 
 
 @pytest.mark.redis
