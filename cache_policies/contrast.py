@@ -46,7 +46,8 @@ encode/decode true/false input/output import/export add/remove enable/disable in
 """.split())
 # Words that give a question a direction: the same words on the other sides of one reverse it.
 _DIRECTIONAL = ("to", "into", "from", "than", "onto")
-# A question that repeats another and adds this many content words asks about a narrower case.
+# A question that repeats another ("the" or "a" aside) and adds this many content words asks about a narrower case.
+_ARTICLES = frozenset(("a", "an", "the"))
 NARROWING_WORDS = 2
 
 
@@ -159,10 +160,10 @@ def _in_order(short: list[str], long: list[str]) -> bool:
 
 
 def narrowing(a: str, b: str) -> bool:
-    """Whether one question is the other, word for word in order, with a qualifier of NARROWING_WORDS content words
-    or more inserted: "How does slicing work?" / "How does slicing with a negative step work?" (the general
-    answer does not state the specific case). "... in Python?" adds none."""
-    ta, tb = TERM.findall(a.lower()), TERM.findall(b.lower())
+    """Whether one question is the other, word for word in order (articles aside), with a qualifier of
+    NARROWING_WORDS content words or more inserted: "How does slicing work?" / "How does slicing with a negative
+    step work?" (the general answer does not state the specific case). "... in Python?" adds none."""
+    ta, tb = ([w for w in TERM.findall(q.lower()) if w not in _ARTICLES] for q in (a, b))
     (short, short_q), (long, long_q) = sorted(((ta, a), (tb, b)), key=lambda side: len(side[0]))
     if not _in_order(short, long):
         return False
