@@ -46,9 +46,9 @@ encode/decode true/false input/output import/export add/remove enable/disable in
 """.split())
 # Words that give a question a direction: the same words on the other sides of one reverse it.
 _DIRECTIONAL = ("to", "into", "from", "than", "onto")
-# A question that repeats another ("the" or "a" aside) and adds this many content words asks about a narrower case.
-_ARTICLES = frozenset(("a", "an", "the"))
+# A question that repeats another (articles aside) and adds this many content words asks about a narrower case.
 NARROWING_WORDS = 2
+_ARTICLES = frozenset(("a", "an", "the"))
 
 
 def contrast_features(question: str) -> dict[str, frozenset[str]]:
