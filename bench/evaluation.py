@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
-from django.conf import settings
 
 from cache_policies import keys, semantic
 from cache_policies.calibration import Decision, wilson_interval

@@ -37,7 +37,6 @@ AGREEMENT_DEPTH = 3
 REFUSAL_TOLERANCE = 1e-4
 
 
-
 class Retrieved(Protocol):
     """What the guard and the index need of a retrieved chunk (the product's passages have it)."""
 
