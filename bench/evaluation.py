@@ -85,7 +85,7 @@ def _guard_verdict(*, pair: Pair) -> tuple[float, str | None]:
     if entry is None:
         return 0.0, "not_cached"
     # The live lookup's own view of b: MiniLM's vector and the passages the pipeline's retrieval ranks (its pool
-    # and rerank), not the bare nearest chunks, which decide another way for a fifth of the pairs.
+    # and rerank), not the bare nearest chunks, which decided 17 of semantic_pairs.jsonl's 417 pairs another way.
     view = local_space.question_view(question=pair.b, emb=embedder())
     vector, passages = view.embedding, view.passages
     similarity = float(np.dot(vector, np.asarray(entry.embedding)))

@@ -103,6 +103,12 @@ def _unmatched(words: list[str], others: list[str]) -> list[str]:
     return [w for w in words if not any(same_word(w, o) for o in others)]
 
 
+def _differing(a: str, b: str) -> tuple[list[str], list[str]]:
+    """The words of each question that the other lacks (inflections count as the same word)."""
+    ta, tb = _tokens(a), _tokens(b)
+    return _unmatched(ta, tb), _unmatched(tb, ta)
+
+
 def slot_swap(a: str, b: str) -> bool:
     """Whether the questions are the same sentence but for a word or two, one of them a content word.
 
@@ -110,8 +116,7 @@ def slot_swap(a: str, b: str) -> bool:
     "false", "starts" vs "ends"), and word embeddings rate such antonyms as close as synonyms, so a
     swap is refused whatever the words. Real paraphrases reword more than two words.
     """
-    ta, tb = _tokens(a), _tokens(b)
-    only_a, only_b = _unmatched(ta, tb), _unmatched(tb, ta)
+    only_a, only_b = _differing(a, b)
     fewer, more = sorted((len(only_a), len(only_b)))
     # One or two words swapped, or one word replaced by a short phrase ("step" -> "negative start index").
     if not (1 <= more <= 2 or (fewer <= 1 and more == 3)):
@@ -124,8 +129,7 @@ def slot_swap(a: str, b: str) -> bool:
 def opposite_swap(a: str, b: str) -> bool:
     """Whether the questions are near copies (at most three words differ) in which a word was swapped for its
     opposite: "How does bitwise and work?" / "How does bitwise or work?"."""
-    ta, tb = _tokens(a), _tokens(b)
-    only_a, only_b = _unmatched(ta, tb), _unmatched(tb, ta)
+    only_a, only_b = _differing(a, b)
     if not 1 <= max(len(only_a), len(only_b)) <= 3:
         return False
     if not any(frozenset((x, y)) in _OPPOSITES for x in only_a for y in only_b):
@@ -133,12 +137,11 @@ def opposite_swap(a: str, b: str) -> bool:
     return any(w not in only_a for w in content_words(a))
 
 
-def _sides(question: str, word: str) -> tuple[set[str], set[str]] | None:
-    """The stems of the content words before and after the one use of `word`, or None."""
-    tokens = TERM.findall(question.lower())
+def _sides(tokens: list[str], content: set[str], word: str) -> tuple[set[str], set[str]] | None:
+    """The stems of the content words before and after the one use of `word` in a question's tokens, or None."""
     if tokens.count(word) != 1:
         return None
-    at, content = tokens.index(word), set(content_words(question))
+    at = tokens.index(word)
     return {_stem(w) for w in tokens[:at] if w in content}, {_stem(w) for w in tokens[at + 1:] if w in content}
 
 
@@ -147,8 +150,9 @@ def direction_swap(a: str, b: str) -> bool:
     "Celsius to Fahrenheit" / "Fahrenheit to Celsius", "Is a list faster than a tuple?" / the reverse.
     "a list and a tuple" / "a tuple and a list" has no direction; "list to string" / "string from list" uses
     another word, so it is not compared."""
+    (ta, ca), (tb, cb) = ((TERM.findall(q.lower()), set(content_words(q))) for q in (a, b))
     for word in _DIRECTIONAL:
-        sides_a, sides_b = _sides(a, word), _sides(b, word)
+        sides_a, sides_b = _sides(ta, ca, word), _sides(tb, cb, word)
         if sides_a and sides_b and sides_a[0] & sides_b[1] and sides_a[1] & sides_b[0]:
             return True
     return False

@@ -15,7 +15,8 @@ from qa.services import chunk_sentence_vectors
 from tests.conftest import semantic_policy_edit
 from tests.test_semantic_guard import string_kb  # noqa: F401 (a fixture)
 
-# Only the similarity, contrast and alignment checks: every question is off-topic, so retrieval and evidence are not asked.
+# Only the similarity, contrast and alignment checks: every question is off-topic, so retrieval and evidence are
+# not asked.
 ALIGNED = Policy("semantic", True, 3600, "shared", 1, 0.35, 0.0, True, 0.0, 30.0, guard_min_alignment=0.30,
                  guard_alignment_below=1.0)
 CATCH = "How do I catch several exceptions in a single except clause?"
